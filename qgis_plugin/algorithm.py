@@ -1,0 +1,257 @@
+"""The Processing algorithm "Segment land cover": a raster layer in, a land-cover raster and
+polygon layer out.
+
+It is a thin layer over :func:`s5geo.segment.segment_scene`: parameters become arguments, the
+Processing feedback becomes the progress callback (so Cancel stops the run and leaves no output),
+and s5geo's user errors become ``QgsProcessingException`` messages. Being an ordinary Processing
+algorithm, it runs as a background task and works in the toolbox, the graphical modeler, batch
+mode and ``qgis_process``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from qgis.core import (
+    QgsProcessing,
+    QgsProcessingAlgorithm,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProcessingParameterDefinition,
+    QgsProcessingParameterEnum,
+    QgsProcessingParameterExtent,
+    QgsProcessingParameterFile,
+    QgsProcessingParameterNumber,
+    QgsProcessingParameterRasterDestination,
+    QgsProcessingParameterRasterLayer,
+    QgsProcessingParameterVectorDestination,
+)
+from qgis.PyQt.QtGui import QIcon
+
+from .backend import ReadableError, progress_reporter, raster_file, require_s5geo
+from .styling import ClassStylePostProcessor
+
+ICON = str(Path(__file__).parent / "icons" / "s5geo.svg")
+
+# Execution-provider choices: label shown to the analyst, providers passed to s5geo (None = auto).
+PROVIDER_CHOICES: tuple[tuple[str, list[str] | None], ...] = (
+    ("Automatic (TensorRT, then CUDA, then CPU)", None),
+    ("CPU only", ["CPUExecutionProvider"]),
+)
+
+HELP = """<p>Classifies every pixel of a raster layer into land-cover classes with an ONNX model
+and writes a <b>land-cover raster</b> (Cloud-Optimized GeoTIFF, one class id per pixel, nodata
+255) and a <b>polygon layer</b> (GeoPackage with class_id, class_name and area_m2). Both open
+styled by class, with the model's colours and names.</p>
+<p><b>Model</b>: leave empty for the model bundled with s5geo, or choose an ONNX file carrying s5geo
+(or Deepness-style) metadata. The layer must have the bands the model reads
+(Plugins &gt; s5geo &gt; Model info tells which).</p>
+<p><b>Processing extent</b>: restricts the work to an area; empty means the whole layer.</p>
+<p><b>Minimum mapping unit</b> removes patches smaller than this area (m²) by merging them into
+their neighbours; <b>simplification</b> smooths polygon outlines (tolerance in metres) while
+neighbouring polygons keep shared edges.</p>
+<p>Tile size, overlap and batch size default to the model's own settings; a smaller batch uses less
+memory.</p>"""
+
+
+class SegmentLandCover(QgsProcessingAlgorithm):
+    """s5geo:segmentlandcover."""
+
+    INPUT = "INPUT"
+    MODEL = "MODEL"
+    EXTENT = "EXTENT"
+    MIN_AREA = "MIN_AREA"
+    SIMPLIFY = "SIMPLIFY"
+    TILE_SIZE = "TILE_SIZE"
+    OVERLAP = "OVERLAP"
+    BATCH_SIZE = "BATCH_SIZE"
+    EXECUTION = "EXECUTION"
+    OUTPUT_RASTER = "OUTPUT_RASTER"
+    OUTPUT_VECTOR = "OUTPUT_VECTOR"
+
+    def name(self) -> str:
+        return "segmentlandcover"
+
+    def displayName(self) -> str:
+        return "Segment land cover"
+
+    def shortHelpString(self) -> str:
+        return HELP
+
+    def shortDescription(self) -> str:
+        return "Land-cover raster and polygons from imagery with an ONNX model."
+
+    def tags(self) -> list[str]:
+        return ["land cover", "segmentation", "classification", "onnx", "deep learning", "s5geo"]
+
+    def icon(self) -> QIcon:
+        return QIcon(ICON)
+
+    def createInstance(self) -> SegmentLandCover:
+        return SegmentLandCover()
+
+    def initAlgorithm(self, configuration: dict[str, Any] | None = None) -> None:
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster layer"))
+        self.addParameter(
+            QgsProcessingParameterFile(
+                self.MODEL,
+                "Model (ONNX file; empty for the bundled default model)",
+                behavior=QgsProcessingParameterFile.File,
+                extension="onnx",
+                optional=True,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterExtent(self.EXTENT, "Processing extent", optional=True)
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.MIN_AREA,
+                "Minimum mapping unit (m²)",
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=0.0,
+                minValue=0.0,
+            )
+        )
+        self.addParameter(
+            QgsProcessingParameterNumber(
+                self.SIMPLIFY,
+                "Polygon simplification tolerance (m)",
+                type=QgsProcessingParameterNumber.Double,
+                defaultValue=0.0,
+                minValue=0.0,
+            )
+        )
+        advanced = [
+            QgsProcessingParameterNumber(
+                self.TILE_SIZE,
+                "Tile size (pixels; empty for the model's)",
+                type=QgsProcessingParameterNumber.Integer,
+                optional=True,
+                minValue=16,
+            ),
+            QgsProcessingParameterNumber(
+                self.OVERLAP,
+                "Tile overlap (pixels; empty for the model's)",
+                type=QgsProcessingParameterNumber.Integer,
+                optional=True,
+                minValue=0,
+            ),
+            QgsProcessingParameterNumber(
+                self.BATCH_SIZE,
+                "Batch size (tiles per inference call)",
+                type=QgsProcessingParameterNumber.Integer,
+                defaultValue=4,
+                minValue=1,
+            ),
+            QgsProcessingParameterEnum(
+                self.EXECUTION,
+                "Execution provider",
+                options=[label for label, _ in PROVIDER_CHOICES],
+                defaultValue=0,
+            ),
+        ]
+        for param in advanced:
+            param.setFlags(param.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(param)
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT_RASTER, "Land cover"))
+        self.addParameter(
+            QgsProcessingParameterVectorDestination(
+                self.OUTPUT_VECTOR,
+                "Land-cover polygons",
+                type=QgsProcessing.TypeVectorPolygon,
+                optional=True,
+                createByDefault=True,
+            )
+        )
+
+    def processAlgorithm(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        try:
+            return self._segment(parameters, context, feedback)
+        except ReadableError as exc:
+            raise QgsProcessingException(str(exc)) from None
+
+    def _segment(
+        self,
+        parameters: dict[str, Any],
+        context: QgsProcessingContext,
+        feedback: QgsProcessingFeedback,
+    ) -> dict[str, Any]:
+        lib = require_s5geo()
+        layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        scene = raster_file(layer)
+        model = self.parameterAsFile(parameters, self.MODEL, context) or None
+        raster_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_RASTER, context)
+        vector_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_VECTOR, context) or None
+        _check_suffix(raster_out, (".tif", ".tiff"), "The land-cover raster is a GeoTIFF")
+        if vector_out:
+            _check_suffix(vector_out, (".gpkg",), "The polygons are written as a GeoPackage")
+
+        bounds = None
+        if _given(parameters, self.EXTENT):
+            rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
+            bounds = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
+        overlap = None
+        if _given(parameters, self.OVERLAP):
+            overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+        tile_size = None
+        if _given(parameters, self.TILE_SIZE):
+            tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
+        execution = self.parameterAsEnum(parameters, self.EXECUTION, context)
+
+        feedback.pushInfo(f"Scene: {scene}")
+        feedback.pushInfo(f"Model: {model or 'bundled default'}")
+        try:
+            result = lib.segment_scene(
+                scene,
+                out_raster=raster_out,
+                out_vector=vector_out,
+                model=model,
+                bounds=bounds,
+                tile_size=tile_size,
+                overlap=overlap,
+                batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+                providers=PROVIDER_CHOICES[execution][1],
+                min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
+                simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
+                overwrite=True,  # Processing asks before overwriting a file the analyst picked
+                progress=progress_reporter(feedback),
+            )
+        except lib.Cancelled:
+            raise QgsProcessingException("Cancelled: no output was written.") from None
+        except lib.UserError as exc:
+            raise QgsProcessingException(str(exc)) from None
+        if feedback.isCanceled():
+            raise QgsProcessingException("Cancelled.")
+        prediction = result.prediction
+        for warning in prediction.warnings:
+            feedback.pushWarning(warning)
+        feedback.pushInfo(
+            f"Segmented {prediction.width} x {prediction.height} pixels in {result.seconds:.1f} s"
+            f" on {prediction.provider}"
+            f" ({prediction.windows_run} tiles of {prediction.tile_size} px)."
+        )
+
+        for path in (raster_out, vector_out):
+            if path and context.willLoadLayerOnCompletion(path):
+                details = context.layerToLoadOnCompletionDetails(path)
+                details.setPostProcessor(ClassStylePostProcessor.create())
+        return {self.OUTPUT_RASTER: raster_out, self.OUTPUT_VECTOR: vector_out}
+
+
+def _given(parameters: dict[str, Any], name: str) -> bool:
+    """True when an optional parameter has a value (empty strings come from the dialogs)."""
+    value = parameters.get(name)
+    return value is not None and value != ""
+
+
+def _check_suffix(path: str, suffixes: tuple[str, ...], what: str) -> None:
+    if not path.lower().endswith(suffixes):
+        raise ReadableError(f"{what} ({' or '.join(suffixes)}); got {path}.")

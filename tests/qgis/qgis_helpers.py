@@ -1,0 +1,26 @@
+"""Constants and small readers shared by the QGIS tests (importable: tests/qgis is on sys.path)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PLUGIN_ID = "s5geo_plugin"
+PROVIDER_ID = "s5geo"
+ALGORITHM_ID = "s5geo:segmentlandcover"
+SCENE = "naip/m_4709963_se_14_1_20200831.tif"
+# A 1 km x 0.75 km area inside the scene (EPSG:26914, 200 x 150 pixels at 5 m): keeps the runs
+# that are not about the full scene to a few seconds.
+SMALL_EXTENT = (487000.0, 5207000.0, 488000.0, 5207750.0)
+
+
+def model_classes() -> dict[int, str]:
+    """Class ids and names of the bundled default model, as s5geo reads them."""
+    from s5geo.infer import load_model
+
+    return dict(load_model().info.class_names)
+
+
+def raster_values(layer: Any) -> set[int]:
+    """Distinct class ids of a single-band uint8 layer, read through QGIS's own provider."""
+    block = layer.dataProvider().block(1, layer.extent(), layer.width(), layer.height())
+    return set(bytes(block.data())) - {255}

@@ -1,0 +1,177 @@
+"""The "Segment land cover" Processing algorithm inside real QGIS, on the real NAIP scene."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("qgis.core")
+
+import processing
+from qgis.core import (
+    QgsApplication,
+    QgsProcessingContext,
+    QgsProcessingException,
+    QgsProcessingFeedback,
+    QgsProject,
+    QgsRasterLayer,
+    QgsRectangle,
+    QgsReferencedRectangle,
+    QgsVectorLayer,
+)
+from qgis_helpers import ALGORITHM_ID, SMALL_EXTENT, model_classes, raster_values
+
+
+def small_extent(crs: Any) -> QgsReferencedRectangle:
+    return QgsReferencedRectangle(QgsRectangle(*SMALL_EXTENT), crs)
+
+
+def test_provider_registers(provider: Any) -> None:
+    registry = QgsApplication.processingRegistry()
+    assert registry.providerById("s5geo") is provider
+    alg = registry.algorithmById(ALGORITHM_ID)
+    assert alg is not None
+    assert alg.displayName() == "Segment land cover"
+    names = {p.name() for p in alg.parameterDefinitions()}
+    assert {"INPUT", "MODEL", "EXTENT", "MIN_AREA", "SIMPLIFY", "TILE_SIZE", "OVERLAP"} <= names
+    assert {"BATCH_SIZE", "OUTPUT_RASTER", "OUTPUT_VECTOR"} <= names
+    assert provider.supportedOutputVectorLayerExtensions() == ["gpkg"]
+
+
+def test_full_scene_gives_valid_layers_with_model_classes(
+    provider: Any, scene_path: Path, tmp_path: Path
+) -> None:
+    out_tif, out_gpkg = tmp_path / "lc.tif", tmp_path / "lc.gpkg"
+    result = processing.run(
+        ALGORITHM_ID,
+        {"INPUT": str(scene_path), "OUTPUT_RASTER": str(out_tif), "OUTPUT_VECTOR": str(out_gpkg)},
+    )
+    assert result["OUTPUT_RASTER"] == str(out_tif)
+    assert result["OUTPUT_VECTOR"] == str(out_gpkg)
+    scene = QgsRasterLayer(str(scene_path), "scene")
+    raster = QgsRasterLayer(str(out_tif), "lc")
+    vector = QgsVectorLayer(str(out_gpkg), "lc", "ogr")
+    assert raster.isValid() and vector.isValid()
+    assert raster.crs().authid() == scene.crs().authid() == "EPSG:26914"
+    assert vector.crs().authid() == "EPSG:26914"
+    assert (raster.width(), raster.height()) == (scene.width(), scene.height())
+    assert raster.bandCount() == 1
+    classes = model_classes()
+    values = raster_values(raster)
+    assert values and values <= set(classes)
+    assert {"class_id", "class_name", "area_m2"} <= set(vector.fields().names())
+    features = list(vector.getFeatures())
+    assert features
+    for feature in features:
+        assert feature["class_name"] == classes[feature["class_id"]]
+        assert feature.geometry().isGeosValid()
+        assert feature["area_m2"] > 0
+    assert {f["class_id"] for f in features} == values
+
+
+def test_extent_and_options(provider: Any, scene_path: Path, tmp_path: Path) -> None:
+    scene = QgsRasterLayer(str(scene_path), "scene")
+    out_tif = tmp_path / "small.tif"
+    processing.run(
+        ALGORITHM_ID,
+        {
+            "INPUT": scene,
+            "EXTENT": small_extent(scene.crs()),
+            "MIN_AREA": 500.0,
+            "SIMPLIFY": 5.0,
+            "BATCH_SIZE": 2,
+            "EXECUTION": 1,
+            "OUTPUT_RASTER": str(out_tif),
+            "OUTPUT_VECTOR": str(tmp_path / "small.gpkg"),
+        },
+    )
+    raster = QgsRasterLayer(str(out_tif), "small")
+    # The extent is 1000 m x 750 m at 5 m per pixel.
+    assert (raster.width(), raster.height()) == (200, 150)
+    vector = QgsVectorLayer(str(tmp_path / "small.gpkg"), "small", "ogr")
+    assert min(f["area_m2"] for f in vector.getFeatures()) >= 500.0 - 1e-6
+
+
+def test_run_and_load_results_adds_styled_layers(
+    provider: Any, scene_path: Path, qgis_new_project: QgsProject
+) -> None:
+    scene = QgsRasterLayer(str(scene_path), "scene")
+    result = processing.runAndLoadResults(
+        ALGORITHM_ID,
+        {
+            "INPUT": scene,
+            "EXTENT": small_extent(scene.crs()),
+            "OUTPUT_RASTER": "TEMPORARY_OUTPUT",
+            "OUTPUT_VECTOR": "TEMPORARY_OUTPUT",
+        },
+    )
+    layers = {layer.id(): layer for layer in qgis_new_project.mapLayers().values()}
+    raster = layers[result["OUTPUT_RASTER"]]
+    vector = layers[result["OUTPUT_VECTOR"]]
+    classes = model_classes()
+    assert raster.renderer().type() == "paletted"
+    labels = {c.value: c.label for c in raster.renderer().classes()}
+    assert set(labels) == set(classes)
+    assert all(labels[k] == classes[k] for k in classes)
+    assert vector.renderer().type() == "categorizedSymbol"
+    shown = {c.label() for c in vector.renderer().categories()}
+    assert shown >= {classes[v] for v in raster_values(raster)}
+    assert vector.crs().authid() == "EPSG:26914"
+
+
+def test_cancel_leaves_no_output(provider: Any, scene_path: Path, tmp_path: Path) -> None:
+    feedback = QgsProcessingFeedback()
+    feedback.progressChanged.connect(lambda p: feedback.cancel() if p > 0 else None)
+    with pytest.raises(QgsProcessingException, match="Cancelled"):
+        processing.run(
+            ALGORITHM_ID,
+            {
+                "INPUT": str(scene_path),
+                "OUTPUT_RASTER": str(tmp_path / "lc.tif"),
+                "OUTPUT_VECTOR": str(tmp_path / "lc.gpkg"),
+            },
+            feedback=feedback,
+        )
+    assert feedback.isCanceled()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_wrong_band_count_is_a_readable_error(
+    provider: Any, scene_path: Path, tmp_path: Path
+) -> None:
+    one_band = tmp_path / "one_band.tif"
+    processing.run(
+        "gdal:translate",
+        {"INPUT": str(scene_path), "EXTRA": "-b 1", "OUTPUT": str(one_band)},
+    )
+    with pytest.raises(QgsProcessingException, match="band") as raised:
+        processing.run(
+            ALGORITHM_ID,
+            {"INPUT": str(one_band), "OUTPUT_RASTER": str(tmp_path / "lc.tif")},
+        )
+    assert "Traceback" not in str(raised.value)
+    assert not (tmp_path / "lc.tif").exists()
+
+
+def test_missing_s5geo_is_a_readable_error(
+    provider: Any, scene_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "s5geo.segment", None)  # what an absent install looks like
+    with pytest.raises(QgsProcessingException, match="not installed") as raised:
+        processing.run(
+            ALGORITHM_ID,
+            {"INPUT": str(scene_path), "OUTPUT_RASTER": str(tmp_path / "lc.tif")},
+            context=QgsProcessingContext(),
+        )
+    assert "pip install" in str(raised.value)
+
+
+def test_unreadable_layer_is_refused(provider: Any, tmp_path: Path) -> None:
+    with pytest.raises(QgsProcessingException, match="INPUT"):
+        processing.run(
+            ALGORITHM_ID,
+            {"INPUT": str(tmp_path / "missing.tif"), "OUTPUT_RASTER": str(tmp_path / "x.tif")},
+        )
