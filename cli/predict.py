@@ -1,0 +1,135 @@
+"""``s5geo predict``: segment a scene into a land-cover COG and a polygon GeoPackage."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+import typer
+from rich.table import Table
+
+from s5geo.errors import UserError
+
+EXAMPLE = """
+Example:
+
+    s5geo predict scene.tif --out landcover.gpkg
+
+writes landcover.gpkg (polygons) and landcover.tif (class raster, COG) with the bundled model.
+Use --out landcover.tif for a raster-only run, --model to use your own ONNX model.
+"""
+
+
+def _interrupt_on_sigterm() -> None:
+    """Turn SIGTERM (kill) into KeyboardInterrupt so partial outputs are cleaned up."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _parse_extent(extent: str | None) -> tuple[float, float, float, float] | None:
+    if extent is None:
+        return None
+    try:
+        xmin, ymin, xmax, ymax = (float(v) for v in extent.split(","))
+    except ValueError:
+        raise UserError("--extent takes four numbers: xmin,ymin,xmax,ymax (scene CRS)") from None
+    if xmin >= xmax or ymin >= ymax:
+        raise UserError("--extent must have xmin < xmax and ymin < ymax")
+    return xmin, ymin, xmax, ymax
+
+
+def predict(
+    scene: Path = typer.Argument(
+        ..., help="Georeferenced raster to segment (GeoTIFF, COG, VRT...)."
+    ),
+    out: Path = typer.Option(..., "--out", "-o", help="Output .gpkg (polygons + raster) or .tif."),
+    raster: Path | None = typer.Option(None, help="Class raster path (default: OUT with .tif)."),
+    model: Path | None = typer.Option(None, help="ONNX model file (default: the bundled model)."),
+    confidence: Path | None = typer.Option(None, help="Also write a confidence COG (0-100 %)."),
+    tile_size: int | None = typer.Option(None, help="Tile side in pixels (model default)."),
+    overlap: int | None = typer.Option(None, help="Overlap between tiles in pixels."),
+    batch_size: int = typer.Option(4, help="Tiles per inference batch."),
+    providers: str | None = typer.Option(
+        None, help="Execution providers in order, e.g. 'tensorrt,cuda,cpu' (default: best)."
+    ),
+    extent: str | None = typer.Option(None, help="Process only xmin,ymin,xmax,ymax (scene CRS)."),
+    min_area: float = typer.Option(0.0, help="Minimum mapping unit in m² (smaller regions merge)."),
+    simplify: float = typer.Option(
+        0.0, help="Simplification tolerance in metres (keeps topology)."
+    ),
+    resample: bool = typer.Option(True, help="Resample to the model's resolution when it differs."),
+    overwrite: bool = typer.Option(False, help="Replace existing outputs."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
+) -> None:
+    """Segment SCENE into land-cover classes: a COG class raster and GeoPackage polygons."""
+    from s5geo.cli.progress import progress_bar, stderr
+
+    from s5geo.infer import load_model
+    from s5geo.segment import segment_scene
+
+    _interrupt_on_sigterm()
+    suffix = out.suffix.lower()
+    if suffix in (".tif", ".tiff"):
+        if raster is not None:
+            raise UserError("--out names a raster already; --raster is for .gpkg outputs")
+        out_raster, out_vector = out, None
+    elif suffix == ".gpkg":
+        out_raster, out_vector = (raster or out.with_suffix(".tif")), out
+    else:
+        raise UserError(f"--out must end in .gpkg or .tif, not {out.suffix or 'nothing'}")
+    if min_area < 0 or simplify < 0:
+        raise UserError("--min-area and --simplify must not be negative")
+    if out_vector is None and (min_area or simplify):
+        raise UserError("--min-area and --simplify apply to polygons: use --out NAME.gpkg")
+    chosen = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
+    m = load_model(model, chosen)
+    if not quiet:
+        stderr.print(f"model: {m.path.name} ({m.info.architecture or 'unnamed'}); "
+                     f"execution provider: {m.provider}")  # fmt: skip
+    with progress_bar(quiet) as bar:
+        result = segment_scene(
+            scene,
+            out_raster=out_raster,
+            out_vector=out_vector,
+            model=m,
+            confidence=confidence,
+            bounds=_parse_extent(extent),
+            tile_size=tile_size,
+            overlap=overlap,
+            batch_size=batch_size,
+            resample=resample,
+            min_area_m2=min_area,
+            simplify_m=simplify,
+            overwrite=overwrite,
+            progress=bar,
+        )
+    if quiet:
+        return
+    pred = result.prediction
+    for warning in pred.warnings:
+        stderr.print(f"[yellow]warning:[/] {warning}")
+    total = sum(pred.class_pixels.values()) or 1
+    table = Table(title="land cover", show_edge=False)
+    table.add_column("class")
+    table.add_column("share", justify="right")
+    for k, n in sorted(pred.class_pixels.items()):
+        table.add_row(m.info.class_names.get(k, str(k)), f"{100 * n / total:.1f} %")
+    stderr.print(table)
+    stderr.print(
+        f"{pred.width}x{pred.height} px, {pred.windows_run} tiles run, "
+        f"{pred.windows_skipped} nodata tiles skipped, {pred.megapixels_per_second:.2f} MP/s"
+    )
+    print(f"raster: {out_raster}", file=sys.stdout)
+    if pred.confidence:
+        print(f"confidence: {pred.confidence}")
+    if out_vector is not None and result.vector is not None:
+        print(f"polygons: {out_vector} ({result.vector.n_polygons} polygons)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command(help=(predict.__doc__ or "") + "\n" + EXAMPLE, epilog=None)(predict)

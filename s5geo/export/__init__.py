@@ -1,0 +1,1 @@
+"""Model export: torch -> ONNX under the model-file contract, parity checks, quantization."""

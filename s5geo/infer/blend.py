@@ -1,0 +1,126 @@
+"""Blending overlapping window predictions into finished rows, in memory bounded by the overlap.
+
+The window grid cuts each axis into intervals on which the set of covering windows is constant
+(between consecutive window starts and ends). A *cell* is one y-interval x one x-interval. Every
+window adds its weighted probabilities to the cells it covers; a cell is finished as soon as the
+last window covering it has been added (or skipped, when wholly nodata), and is then turned into
+class ids and confidence. Windows come in row-major order, so the cells still open at any time are
+those of the current window row's bottom overlap band plus its right overlap: memory grows with
+``classes x overlap x width``, not with the scene height, and not with the tile size times width.
+
+A hand-written accumulator because no library offers streaming blending with bounded memory:
+torchgeo and Deepness stitch into a full-scene array.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable
+
+import numpy as np
+
+from s5geo.infer.tiling import WindowPlan
+
+NODATA = 255
+
+# emit(first_row, classes[h, width] uint8, confidence[h, width] uint8) for consecutive rows.
+Emit = Callable[[int, np.ndarray, np.ndarray], None]
+
+
+class _Axis:
+    """Intervals of one axis and which of them each window covers."""
+
+    def __init__(self, starts: list[int], size: int, length: int) -> None:
+        ends = [min(s + size, length) for s in starts]
+        self.bounds = sorted({0, length, *starts, *ends})
+        first = [bisect_left(self.bounds, s) for s in starts]
+        last = [bisect_left(self.bounds, e) for e in ends]
+        self.spans = list(zip(first, last, strict=True))  # interval index range per window
+        n = len(self.bounds) - 1
+        self.cover = [0] * n
+        for a, b in self.spans:
+            for i in range(a, b):
+                self.cover[i] += 1
+
+    def __len__(self) -> int:
+        return len(self.bounds) - 1
+
+
+class StreamingBlender:
+    """Accumulates weighted window probabilities and emits finished rows in order."""
+
+    def __init__(self, plan: WindowPlan, num_classes: int, emit: Emit) -> None:
+        self.plan = plan
+        self.k = num_classes
+        self.emit = emit
+        self._ys, self._xs = plan.ys, plan.xs
+        self._ay = _Axis(self._ys, plan.size, plan.height)
+        self._ax = _Axis(self._xs, plan.size, plan.width)
+        self._acc: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._left: dict[tuple[int, int], int] = {}
+        self._rows_cls: dict[int, np.ndarray] = {}
+        self._rows_conf: dict[int, np.ndarray] = {}
+        self._cells_left_in_row = [len(self._ax)] * len(self._ay)
+        self._next_row = 0  # next y-interval to emit
+
+    def add(self, r: int, c: int, probs: np.ndarray, weight: np.ndarray) -> None:
+        """Add window (r, c): ``probs`` [K, h, w] probabilities, ``weight`` [h, w] (0 = nodata)."""
+        y0, x0 = self._ys[r], self._xs[c]
+        weighted = probs * weight[None]
+        (fy, ly), (fx, lx) = self._ay.spans[r], self._ax.spans[c]
+        for iy in range(fy, ly):
+            sy = slice(self._ay.bounds[iy] - y0, self._ay.bounds[iy + 1] - y0)
+            for ix in range(fx, lx):
+                sx = slice(self._ax.bounds[ix] - x0, self._ax.bounds[ix + 1] - x0)
+                acc = self._acc.get((iy, ix))
+                if acc is None:
+                    self._acc[(iy, ix)] = (weighted[:, sy, sx].copy(), weight[sy, sx].copy())
+                else:
+                    sums, wsum = acc
+                    sums += weighted[:, sy, sx]
+                    wsum += weight[sy, sx]
+                self._done_with(iy, ix)
+
+    def skip(self, r: int, c: int) -> None:
+        """Window (r, c) is wholly nodata and was not run."""
+        (fy, ly), (fx, lx) = self._ay.spans[r], self._ax.spans[c]
+        for iy in range(fy, ly):
+            for ix in range(fx, lx):
+                self._done_with(iy, ix)
+
+    @property
+    def open_cells(self) -> int:
+        return len(self._acc)
+
+    def _done_with(self, iy: int, ix: int) -> None:
+        key = (iy, ix)
+        left = self._left.get(key, self._ay.cover[iy] * self._ax.cover[ix]) - 1
+        if left:
+            self._left[key] = left
+            return
+        self._left.pop(key, None)
+        self._finish_cell(iy, ix, self._acc.pop(key, None))
+
+    def _finish_cell(self, iy: int, ix: int, acc: tuple[np.ndarray, np.ndarray] | None) -> None:
+        h = self._ay.bounds[iy + 1] - self._ay.bounds[iy]
+        if iy not in self._rows_cls:
+            self._rows_cls[iy] = np.full((h, self.plan.width), NODATA, np.uint8)
+            self._rows_conf[iy] = np.full((h, self.plan.width), NODATA, np.uint8)
+        if acc is not None:
+            sums, wsum = acc
+            xs = slice(self._ax.bounds[ix], self._ax.bounds[ix + 1])
+            valid = wsum > 0
+            cls = np.argmax(sums, axis=0).astype(np.uint8)
+            top = np.max(sums, axis=0) / np.where(valid, wsum, 1.0)
+            conf = np.clip(np.rint(top * 100.0), 0, 100).astype(np.uint8)
+            self._rows_cls[iy][:, xs] = np.where(valid, cls, NODATA)
+            self._rows_conf[iy][:, xs] = np.where(valid, conf, NODATA)
+        self._cells_left_in_row[iy] -= 1
+        while self._next_row < len(self._ay) and self._cells_left_in_row[self._next_row] == 0:
+            i = self._next_row
+            self.emit(self._ay.bounds[i], self._rows_cls.pop(i), self._rows_conf.pop(i))
+            self._next_row += 1
+
+    @property
+    def finished(self) -> bool:
+        return self._next_row == len(self._ay)

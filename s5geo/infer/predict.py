@@ -1,0 +1,385 @@
+"""Streaming scene prediction: windows in, a land-cover COG (and confidence COG) out.
+
+The scene is never loaded whole: a reader thread reads and normalises batches of windows while ONNX
+Runtime runs the previous batch; the blender turns overlapping window probabilities into finished
+rows, which go straight to disk. Memory is bounded by the batch and the overlap band, not by the
+scene size (measured in docs/BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window, from_bounds
+
+from s5geo import __version__
+from s5geo.errors import Cancelled, UserError
+from s5geo.infer.blend import StreamingBlender
+from s5geo.infer.resample import resize_probs
+from s5geo.infer.runtime import Model, load_model
+from s5geo.infer.tiling import WindowPlan, blend_weights
+from s5geo.io.atomic import OutputSet, atomic_outputs
+from s5geo.io.qgis_style import raster_qml
+from s5geo.io.raster import (
+    BlockRowWriter,
+    GridSpec,
+    category_names_aux_xml,
+    write_class_cog,
+    write_confidence_cog,
+)
+from s5geo.io.scene import ground_sample_distance_m, open_scene, read_window
+from s5geo.modelfile import ModelInfo
+
+# Resample to the model's ground sample distance only when the scene's differs by more than this
+# fraction, and only within a sane range (resampling cannot rescue a 0.5 m model on 30 m imagery).
+GSD_TOLERANCE = 0.10
+GSD_MAX_FACTOR = 4.0
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A progress report: ``fraction`` is of the whole job, ``done``/``total`` of this stage."""
+
+    stage: str
+    done: int
+    total: int
+    fraction: float
+    pixels_per_second: float
+    message: str
+
+
+# A callback returning False asks to cancel (the QGIS plugin maps its Cancel button to that).
+ProgressFn = Callable[[Progress], "bool | None"]
+
+
+@dataclass
+class PredictResult:
+    """What a prediction run did."""
+
+    raster: Path
+    confidence: Path | None
+    provider: str
+    width: int
+    height: int
+    windows_run: int
+    windows_skipped: int
+    tile_size: int
+    overlap: int
+    scale: float  # scene pixels per model pixel (1.0 = native resolution)
+    seconds: float
+    class_pixels: dict[int, int]
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def megapixels_per_second(self) -> float:
+        return self.width * self.height / 1e6 / max(self.seconds, 1e-9)
+
+
+def check_scene_fits(info: ModelInfo, ds: rasterio.DatasetReader, name: str) -> None:
+    """Refuse a scene that lacks a band the model reads, or has a data type it cannot use."""
+    missing = [b for b in info.bands if b > ds.count]
+    if missing:
+        raise UserError(
+            f"{name} has {ds.count} band(s) but the model reads bands "
+            f"{', '.join(map(str, info.bands))} (it needs {len(info.bands)})"
+        )
+    if any(np.dtype(d).kind == "c" for d in ds.dtypes):
+        raise UserError(f"{name} has complex-valued bands, which a land-cover model cannot use")
+
+
+def _region(ds: rasterio.DatasetReader, bounds: Sequence[float] | None, name: str) -> Window:
+    full = Window(0, 0, ds.width, ds.height)
+    if bounds is None:
+        return full
+    try:
+        win = from_bounds(*bounds, transform=ds.transform)
+        win = win.round_offsets().round_lengths().intersection(full)
+    except Exception:  # rasterio raises WindowError for disjoint windows
+        win = None
+    if win is None or win.width < 1 or win.height < 1:
+        raise UserError(f"the processing extent {tuple(bounds)} does not overlap {name}")
+    return Window(int(win.col_off), int(win.row_off), int(win.width), int(win.height))
+
+
+def _scale(info: ModelInfo, ds: rasterio.DatasetReader, resample: bool) -> tuple[float, list[str]]:
+    """Scene pixels per model pixel, and any warning about the resolution mismatch."""
+    gsd = ground_sample_distance_m(ds)
+    if not resample or not info.resolution_cm or gsd is None:
+        return 1.0, []
+    factor = info.resolution_cm / 100.0 / gsd
+    if abs(factor - 1.0) <= GSD_TOLERANCE:
+        return 1.0, []
+    if not 1 / GSD_MAX_FACTOR <= factor <= GSD_MAX_FACTOR:
+        return 1.0, [
+            f"the scene's pixels ({gsd:.2f} m) are far from the model's "
+            f"({info.resolution_cm / 100:.2f} m); predicting at native resolution, "
+            "expect poor results"
+        ]
+    return factor, []
+
+
+@dataclass
+class _Batch:
+    keys: list[tuple[int, int]]  # (window row, window col) of windows that are run
+    shapes: list[tuple[int, int, int, int]]  # (scene h, scene w, model h, model w)
+    weights: list[np.ndarray]  # blend weight per window on the scene grid, 0 at nodata
+    data: np.ndarray  # [n, C, T, T] normalised model input
+    skipped: list[tuple[int, int]]  # wholly nodata windows before/among these
+
+
+def _batches(
+    ds: rasterio.DatasetReader,
+    plan: WindowPlan,
+    info: ModelInfo,
+    tile: int,
+    scale: float,
+    batch_size: int,
+) -> Iterator[_Batch]:
+    """Read, mask and normalise windows into model batches (runs in the reader thread)."""
+    bands = tuple(info.bands)
+    std = np.asarray(info.std, np.float32)
+    gain = (1.0 / (info.input_scale * std))[:, None, None]
+    offset = (-np.asarray(info.mean, np.float32) / std)[:, None, None]
+    full_weight = blend_weights(plan.size)
+    keys: list[tuple[int, int]] = []
+    shapes: list[tuple[int, int, int, int]] = []
+    weights: list[np.ndarray] = []
+    skipped: list[tuple[int, int]] = []
+    data = np.zeros((batch_size, len(bands), tile, tile), np.float32)
+    for r, c, win in plan.windows():
+        h, w = int(win.height), int(win.width)
+        valid = ds.dataset_mask(window=win) > 0
+        if not valid.any():
+            skipped.append((r, c))
+            continue
+        if scale == 1.0:
+            mh, mw, model_valid = h, w, valid
+        else:
+            mh, mw = min(tile, round(h / scale)), min(tile, round(w / scale))
+            rows = (np.arange(mh) * h // mh)[:, None]
+            cols = (np.arange(mw) * w // mw)[None, :]
+            model_valid = valid[rows, cols]  # nearest-neighbour mask on the model grid
+        raw = read_window(ds, win, bands, out_shape=None if scale == 1.0 else (mh, mw))
+        i = len(keys)
+        slot = data[i]
+        slot.fill(0.0)  # padding and nodata sit at the band mean after normalisation
+        slot[:, :mh, :mw] = np.where(model_valid, raw * gain + offset, 0.0)
+        # A window smaller than the plan's size only occurs when the scene is smaller than a tile:
+        # it is the only window, so any positive weight will do.
+        weight = full_weight if (h, w) == full_weight.shape else np.ones((h, w), np.float32)
+        weights.append(np.where(valid, weight, 0.0).astype(np.float32))
+        keys.append((r, c))
+        shapes.append((h, w, mh, mw))
+        if len(keys) == batch_size:
+            yield _Batch(keys, shapes, weights, data[: len(keys)].copy(), skipped)
+            keys, shapes, weights, skipped = [], [], [], []
+    if keys or skipped:
+        yield _Batch(keys, shapes, weights, data[: len(keys)].copy(), skipped)
+
+
+def _prefetch(it: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
+    """Run ``it`` in a thread, ``depth`` batches ahead, so reading overlaps inference.
+
+    Reading (GDAL) and normalising (numpy) release the GIL, so this overlaps I/O with compute.
+    Errors in the reader are re-raised in the caller; closing the generator stops the reader.
+    """
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in it:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(done)
+        except BaseException as exc:  # handed to the consumer
+            q.put(exc)
+
+    thread = threading.Thread(target=work, name="s5geo-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            assert isinstance(item, _Batch)
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def predict_into(
+    outputs: OutputSet,
+    scene: str | Path,
+    out_raster: str | Path,
+    *,
+    model: Model | str | Path | None = None,
+    confidence: str | Path | None = None,
+    bounds: Sequence[float] | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    providers: Sequence[str] | None = None,
+    resample: bool = True,
+    progress: ProgressFn | None = None,
+    progress_span: tuple[float, float] = (0.0, 1.0),
+) -> PredictResult:
+    """Predict ``scene`` into outputs reserved in ``outputs`` (committed by the caller).
+
+    ``progress_span`` maps this stage onto a part of the overall fraction (prediction is the first
+    part of :func:`s5geo.segment.segment_scene`).
+    """
+    if batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    m = model if isinstance(model, Model) else load_model(model, providers)
+    info = m.info
+    tile = tile_size or info.tile_size
+    if m.fixed_size is not None and tile != m.fixed_size:
+        raise UserError(
+            f"this model takes {m.fixed_size}-px tiles; --tile-size {tile} cannot be used"
+        )
+    if tile < 16:
+        raise UserError("--tile-size must be at least 16")
+    ov = round(tile * info.overlap_pct / 100.0) if overlap is None else overlap
+    if not 0 <= ov < tile // 2 + 1:
+        raise UserError(f"--overlap must lie in 0..{tile // 2} px for {tile}-px tiles")
+    name = Path(scene).name
+    raster_final = Path(out_raster)
+    with open_scene(scene) as ds:
+        check_scene_fits(info, ds, name)
+        region = _region(ds, bounds, name)
+        scale, warnings = _scale(info, ds, resample)
+        size, ov_scene = round(tile * scale), round(ov * scale)
+        plan = WindowPlan(
+            height=int(region.height), width=int(region.width), size=size, overlap=ov_scene,
+            row_off=int(region.row_off), col_off=int(region.col_off),
+        )  # fmt: skip
+        grid = GridSpec(plan.width, plan.height, ds.crs, ds.window_transform(region))
+
+        raster_tmp = outputs.temp(raster_final)
+        qml_tmp = outputs.temp(raster_final.with_suffix(".qml"))
+        aux_tmp = outputs.temp(raster_final.with_name(raster_final.name + ".aux.xml"))
+        conf_tmp = outputs.temp(confidence) if confidence else None
+        stage_cls = raster_tmp.with_name(raster_tmp.name + ".stage.tif")
+        stage_conf = raster_tmp.with_name(raster_tmp.name + ".conf.stage.tif")
+        counts = np.zeros(256, np.int64)
+        cls_writer = BlockRowWriter(stage_cls, grid, "land-cover class")
+        conf_writer = BlockRowWriter(stage_conf, grid, "confidence (%)") if conf_tmp else None
+
+        def emit(row: int, cls: np.ndarray, conf: np.ndarray) -> None:
+            counts[:] += np.bincount(cls.ravel(), minlength=256)
+            cls_writer.write(row, cls)
+            if conf_writer is not None:
+                conf_writer.write(row, conf)
+
+        blender = StreamingBlender(plan, info.num_classes, emit)
+        total = len(plan)
+        done = run = 0
+        start = time.perf_counter()
+        lo, hi = progress_span
+        try:
+            for batch in _prefetch(_batches(ds, plan, info, tile, scale, batch_size)):
+                for key in batch.skipped:
+                    blender.skip(*key)
+                if batch.keys:
+                    probs = m.run(batch.data)
+                    for j, key in enumerate(batch.keys):
+                        h, w, mh, mw = batch.shapes[j]
+                        p = probs[j, :, :mh, :mw]
+                        if (mh, mw) != (h, w):
+                            p = resize_probs(p, h, w)
+                        blender.add(*key, p, batch.weights[j])
+                done += len(batch.keys) + len(batch.skipped)
+                run += len(batch.keys)
+                if progress is not None:
+                    elapsed = time.perf_counter() - start
+                    px = done / total * plan.width * plan.height
+                    report = Progress(
+                        stage="predict",
+                        done=done,
+                        total=total,
+                        fraction=lo + (hi - lo) * done / total,
+                        pixels_per_second=px / max(elapsed, 1e-9),
+                        message=f"window {done}/{total}",
+                    )
+                    if progress(report) is False:
+                        raise Cancelled()
+            if run == 0:
+                raise UserError(
+                    f"{name} holds no valid pixels in the processed extent (all nodata)"
+                )
+            if not blender.finished:
+                raise RuntimeError("internal error: prediction finished with unwritten rows")
+            cls_writer.close()
+            if conf_writer is not None:
+                conf_writer.close()
+            names = dict(info.class_names)
+            colors = {k: info.color(k) for k in names}
+            tags = {
+                "S5GEO_VERSION": __version__,
+                "S5GEO_MODEL": m.path.name,
+                "S5GEO_ARCHITECTURE": info.architecture,
+            }
+            write_class_cog(stage_cls, raster_tmp, names, colors, tags)
+            if conf_tmp is not None:
+                write_confidence_cog(stage_conf, conf_tmp)
+            qml_tmp.write_text(raster_qml(names, colors), encoding="utf-8")
+            aux_tmp.write_text(category_names_aux_xml(names), encoding="utf-8")
+        finally:
+            if not cls_writer.dataset.closed:
+                cls_writer.dataset.close()
+            if conf_writer is not None and not conf_writer.dataset.closed:
+                conf_writer.dataset.close()
+            for stage in (stage_cls, stage_conf):
+                stage.unlink(missing_ok=True)
+    seconds = time.perf_counter() - start
+    return PredictResult(
+        raster=raster_final,
+        confidence=Path(confidence) if confidence else None,
+        provider=m.provider,
+        width=plan.width,
+        height=plan.height,
+        windows_run=run,
+        windows_skipped=total - run,
+        tile_size=tile,
+        overlap=ov,
+        scale=scale,
+        seconds=seconds,
+        class_pixels={k: int(counts[k]) for k in range(255) if counts[k]},
+        warnings=warnings,
+    )
+
+
+def predict_scene(
+    scene: str | Path,
+    out_raster: str | Path,
+    *,
+    overwrite: bool = False,
+    **options: object,
+) -> PredictResult:
+    """Predict ``scene`` and write the land-cover COG ``out_raster`` (atomically).
+
+    Options are those of :func:`predict_into`: ``model`` (path or loaded :class:`Model`, default
+    the bundled model), ``confidence`` (path of a confidence COG), ``bounds`` (processing extent in
+    the scene's CRS), ``tile_size``, ``overlap`` (px), ``batch_size``, ``providers``, ``resample``,
+    ``progress`` (callback; return False to cancel).
+    """
+    with atomic_outputs(overwrite) as outputs:
+        return predict_into(outputs, scene, out_raster, **options)  # type: ignore[arg-type]

@@ -1,0 +1,136 @@
+"""ONNX Runtime sessions: execution-provider choice, model loading and the bundled default model.
+
+Providers are tried in the order TensorRT -> CUDA -> CPU, the first one available unless the caller
+names others. TensorRT engines are cached on disk (building one takes minutes) under
+``$S5GEO_CACHE`` or ``~/.cache/s5geo/trt``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from s5geo.errors import UserError
+from s5geo.modelfile import ModelInfo, info_from_metadata
+
+PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+ALIASES = {
+    "tensorrt": "TensorrtExecutionProvider",
+    "trt": "TensorrtExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "cpu": "CPUExecutionProvider",
+}
+DEFAULT_MODEL = "default.onnx"
+
+
+def default_model_path() -> Path:
+    """The model bundled with the package, used when no ``--model`` is given."""
+    return Path(str(resources.files("s5geo.resources").joinpath(DEFAULT_MODEL)))
+
+
+def resolve_providers(requested: Sequence[str] | None = None) -> list[str]:
+    """Execution providers to ask ONNX Runtime for, most preferred first.
+
+    ``requested`` may use short names (tensorrt, cuda, cpu); an unavailable one is a user error.
+    """
+    available = ort.get_available_providers()
+    if not requested:
+        return [p for p in PREFERRED if p in available]
+    chosen = []
+    for name in requested:
+        full = ALIASES.get(name.lower(), name)
+        if full not in available:
+            raise UserError(
+                f"execution provider {name!r} is not available here "
+                f"(available: {', '.join(short_name(p) for p in available)})"
+            )
+        chosen.append(full)
+    return chosen
+
+
+def short_name(provider: str) -> str:
+    for short, full in ALIASES.items():
+        if full == provider and short != "trt":
+            return short
+    return provider
+
+
+def _provider_options(provider: str) -> dict[str, Any]:
+    if provider == "TensorrtExecutionProvider":
+        cache = Path(os.environ.get("S5GEO_CACHE", Path.home() / ".cache" / "s5geo")) / "trt"
+        cache.mkdir(parents=True, exist_ok=True)
+        return {
+            "trt_engine_cache_enable": True,
+            "trt_engine_cache_path": str(cache),
+            "trt_timing_cache_enable": True,
+        }
+    return {}
+
+
+@dataclass
+class Model:
+    """A loaded model file: its session, its metadata and the provider actually in use."""
+
+    path: Path
+    session: ort.InferenceSession
+    info: ModelInfo
+    input_name: str
+    fixed_size: int | None  # the tile side when height/width are static, else None
+
+    @property
+    def provider(self) -> str:
+        return str(self.session.get_providers()[0])
+
+    def run(self, batch: np.ndarray) -> np.ndarray:
+        """Class probabilities [N, K, T, T] for a normalised float32 batch [N, C, T, T]."""
+        out = self.session.run(None, {self.input_name: batch})[0]
+        return np.asarray(out, dtype=np.float32)
+
+
+def load_model(
+    path: str | Path | None = None,
+    providers: Sequence[str] | None = None,
+    threads: int = 0,
+) -> Model:
+    """Open a model file (the bundled default when ``path`` is None) and validate its contract."""
+    p = Path(path) if path is not None else default_model_path()
+    if not p.exists():
+        raise UserError(f"model {p}: no such file")
+    chosen = resolve_providers(providers)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    if threads:
+        opts.intra_op_num_threads = threads
+    try:
+        session = ort.InferenceSession(
+            str(p), sess_options=opts, providers=[(c, _provider_options(c)) for c in chosen]
+        )
+    except Exception as exc:  # ORT raises its own exception types for unreadable files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"model {p} cannot be loaded by ONNX Runtime: {first}") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    info = info_from_metadata(meta, source=f"model {p.name}")
+    inputs = session.get_inputs()
+    if len(inputs) != 1:
+        raise UserError(f"model {p.name} has {len(inputs)} inputs; a segmentation model has one")
+    shape = inputs[0].shape
+    if len(shape) != 4:
+        raise UserError(f"model {p.name}: input must be [N, C, H, W], got {shape}")
+    if isinstance(shape[1], int) and shape[1] != len(info.bands):
+        raise UserError(
+            f"model {p.name}: input has {shape[1]} channels but s5geo.bands names {len(info.bands)}"
+        )
+    fixed = shape[2] if isinstance(shape[2], int) and shape[2] == shape[3] else None
+    if fixed is not None and fixed != info.tile_size:
+        raise UserError(
+            f"model {p.name}: input tile is {fixed} px but metadata tiles_size is {info.tile_size}"
+        )
+    return Model(path=p, session=session, info=info, input_name=inputs[0].name, fixed_size=fixed)

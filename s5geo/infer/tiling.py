@@ -1,0 +1,73 @@
+"""The window plan over a scene and the smooth weights that blend overlapping windows.
+
+Windows are square, ``size`` scene pixels on a side, stepped by ``size - overlap``. The last row and
+column of windows are aligned to the scene edge (not padded past it), so every pixel is covered by a
+full window whenever the scene is at least one window large; smaller scenes get one window that the
+predictor pads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from rasterio.windows import Window
+
+
+def axis_starts(length: int, size: int, stride: int) -> list[int]:
+    """Window offsets along one axis: a regular grid whose last window ends at the edge."""
+    if stride <= 0:
+        raise ValueError("stride must be positive (overlap smaller than the tile)")
+    if length <= size:
+        return [0]
+    starts = list(range(0, length - size, stride))
+    starts.append(length - size)
+    return starts
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    """All windows over a ``height`` x ``width`` region, in row-major order.
+
+    ``row_off``/``col_off`` place the region inside the scene (a processing extent); window
+    coordinates given by :meth:`windows` are scene pixel coordinates.
+    """
+
+    height: int
+    width: int
+    size: int
+    overlap: int
+    row_off: int = 0
+    col_off: int = 0
+
+    @property
+    def ys(self) -> list[int]:
+        return axis_starts(self.height, self.size, self.size - self.overlap)
+
+    @property
+    def xs(self) -> list[int]:
+        return axis_starts(self.width, self.size, self.size - self.overlap)
+
+    def __len__(self) -> int:
+        return len(self.ys) * len(self.xs)
+
+    def windows(self) -> Iterator[tuple[int, int, Window]]:
+        """(row index, column index, scene window) for every window, row-major."""
+        xs = self.xs
+        for r, y in enumerate(self.ys):
+            h = min(self.size, self.height - y)
+            for c, x in enumerate(xs):
+                w = min(self.size, self.width - x)
+                yield r, c, Window(self.col_off + x, self.row_off + y, w, h)
+
+
+def blend_weights(size: int, floor: float = 0.05) -> np.ndarray:
+    """A separable Hann window with a floor: high in the middle, small but positive at the edges.
+
+    Predictions near a window's edge see less context and are down-weighted; the floor keeps the
+    weight positive so pixels covered by a single window (at the scene edge) are still predicted.
+    """
+    hann = np.hanning(size + 2)[1:-1]  # drop the two zero end points
+    w1 = np.maximum(hann, floor).astype(np.float32)
+    return np.outer(w1, w1)

@@ -1,0 +1,169 @@
+"""Writing class rasters: streamed rows into a staging GeoTIFF, then a Cloud-Optimized GeoTIFF.
+
+A COG keeps its overviews before the full-resolution data, which cannot be produced while rows are
+still arriving; so rows go into a tiled staging GeoTIFF in whole 512-row block rows (each tile is
+written once), and GDAL's COG driver then copies it with overviews by mode. Memory stays at one
+block row of the scene, whatever its height.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from affine import Affine
+from rasterio.crs import CRS
+
+NODATA = 255
+BLOCK = 512
+# GDAL's block cache bounds the memory of the COG copy and its overviews.
+_GDAL_ENV = {"GDAL_CACHEMAX": 256, "GDAL_NUM_THREADS": "ALL_CPUS"}
+
+
+@dataclass(frozen=True)
+class GridSpec:
+    """Where an output raster lies: size, CRS and transform (those of the scene or its extent)."""
+
+    width: int
+    height: int
+    crs: CRS | None
+    transform: Affine
+
+
+def hex_to_rgba(color: str) -> tuple[int, int, int, int]:
+    c = color.lstrip("#")
+    return int(c[0:2], 16), int(c[2:4], 16), int(c[4:6], 16), 255
+
+
+class BlockRowWriter:
+    """Buffers rows of a single-band uint8 raster and writes them in whole block rows."""
+
+    def __init__(self, path: Path, grid: GridSpec, description: str) -> None:
+        self.path = path
+        self.grid = grid
+        self._buf = np.full((BLOCK, grid.width), NODATA, dtype=np.uint8)
+        self._row0 = 0  # scene row of the buffer's first row
+        self._fill = 0  # rows held in the buffer
+        profile = {
+            "driver": "GTiff",
+            "width": grid.width,
+            "height": grid.height,
+            "count": 1,
+            "dtype": "uint8",
+            "crs": grid.crs,
+            "transform": grid.transform,
+            "nodata": NODATA,
+            "tiled": True,
+            "blockxsize": BLOCK,
+            "blockysize": BLOCK,
+            "compress": "ZSTD",
+            "zstd_level": 1,
+            "bigtiff": "IF_SAFER",
+        }
+        self._ds = rasterio.open(path, "w", **profile)
+        self._ds.set_band_description(1, description)
+
+    def write(self, row: int, rows: np.ndarray) -> None:
+        """Append ``rows`` (h x width), which must start where the previous ones ended."""
+        if row != self._row0 + self._fill:
+            raise ValueError(
+                f"rows arrive out of order: got {row}, expected {self._row0 + self._fill}"
+            )
+        i = 0
+        while i < len(rows):
+            n = min(BLOCK - self._fill, len(rows) - i)
+            self._buf[self._fill : self._fill + n] = rows[i : i + n]
+            self._fill += n
+            i += n
+            if self._fill == BLOCK:
+                self._flush()
+
+    def _flush(self) -> None:
+        if self._fill:
+            window = rasterio.windows.Window(0, self._row0, self.grid.width, self._fill)
+            self._ds.write(self._buf[: self._fill], 1, window=window)
+            self._row0 += self._fill
+            self._fill = 0
+
+    def close(self) -> None:
+        self._flush()
+        self._ds.close()
+
+    @property
+    def dataset(self) -> rasterio.io.DatasetWriter:
+        return self._ds
+
+
+def write_class_cog(
+    staging: Path,
+    out: Path,
+    class_names: dict[int, str],
+    class_colors: dict[int, str],
+    tags: dict[str, str],
+) -> None:
+    """Copy the staging raster to ``out`` as a COG with colour table, class names and tags.
+
+    The colour table and category names make GDAL and QGIS show named, coloured classes; the class
+    names are also stored as JSON in the ``S5GEO_CLASS_NAMES`` tag so the file is self-describing.
+    Category names live in a ``.aux.xml`` sidecar (GeoTIFF has no tag for them); the caller
+    reserves ``out.aux.xml`` as an output.
+    """
+    with rasterio.Env(**_GDAL_ENV):
+        with rasterio.open(staging, "r+") as ds:
+            cmap = {i: (0, 0, 0, 0) for i in range(256)}
+            for k in class_names:
+                cmap[k] = hex_to_rgba(class_colors[k])
+            ds.write_colormap(1, cmap)
+            ds.update_tags(
+                S5GEO_CLASS_NAMES=json.dumps({str(k): v for k, v in sorted(class_names.items())}),
+                S5GEO_CLASS_COLORS=json.dumps(
+                    {str(k): class_colors[k] for k in sorted(class_names)}
+                ),
+                **tags,
+            )
+        rasterio.shutil.copy(
+            staging,
+            out,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            BLOCKSIZE=BLOCK,
+            OVERVIEW_RESAMPLING="MODE",
+            BIGTIFF="IF_SAFER",
+            NUM_THREADS="ALL_CPUS",
+        )
+
+
+def write_confidence_cog(staging: Path, out: Path) -> None:
+    """Copy the staging confidence raster (0-100 %, nodata 255) to ``out`` as a COG."""
+    with rasterio.Env(**_GDAL_ENV):
+        rasterio.shutil.copy(
+            staging,
+            out,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            PREDICTOR="2",
+            BLOCKSIZE=BLOCK,
+            OVERVIEW_RESAMPLING="AVERAGE",
+            BIGTIFF="IF_SAFER",
+            NUM_THREADS="ALL_CPUS",
+        )
+
+
+def category_names_aux_xml(class_names: dict[int, str]) -> str:
+    """GDAL PAM sidecar text holding the band's category names (index = class id)."""
+    n = max(class_names) + 1
+    cats = "".join(
+        f"      <Category>{escape(class_names.get(i, ''))}</Category>\n" for i in range(n)
+    )
+    return (
+        "<PAMDataset>\n"
+        '  <PAMRasterBand band="1">\n'
+        f"    <CategoryNames>\n{cats}    </CategoryNames>\n"
+        "  </PAMRasterBand>\n"
+        "</PAMDataset>\n"
+    )

@@ -1,0 +1,108 @@
+"""The main job in one call: a scene in, a land-cover raster and polygon layer out, atomically.
+
+This is what ``s5geo predict`` and the QGIS plugin call. Both outputs are written under temporary
+names and renamed together at the end, so a failure, Ctrl-C or Cancel leaves neither behind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from s5geo.errors import Cancelled
+from s5geo.infer import Model, PredictResult, Progress, ProgressFn, load_model, predict_into
+from s5geo.io.atomic import atomic_outputs
+from s5geo.vector import VectorResult, polygonize_raster
+
+# Share of the overall progress bar given to prediction; polygonizing is usually far quicker.
+PREDICT_SHARE = 0.85
+
+
+@dataclass
+class SegmentResult:
+    prediction: PredictResult
+    vector: VectorResult | None
+    out_vector: Path | None
+    seconds: float
+
+
+def segment_scene(
+    scene: str | Path,
+    *,
+    out_raster: str | Path,
+    out_vector: str | Path | None = None,
+    model: Model | str | Path | None = None,
+    confidence: str | Path | None = None,
+    bounds: Sequence[float] | None = None,
+    tile_size: int | None = None,
+    overlap: int | None = None,
+    batch_size: int = 4,
+    providers: Sequence[str] | None = None,
+    resample: bool = True,
+    min_area_m2: float = 0.0,
+    simplify_m: float = 0.0,
+    overwrite: bool = False,
+    progress: ProgressFn | None = None,
+) -> SegmentResult:
+    """Predict land cover over ``scene`` and, with ``out_vector``, polygonize it into a GeoPackage.
+
+    ``progress`` receives :class:`s5geo.infer.Progress` reports; returning False cancels, raising
+    :class:`s5geo.errors.Cancelled` with no output left behind.
+    """
+    start = time.perf_counter()
+    m = model if isinstance(model, Model) else load_model(model, providers)
+    share = PREDICT_SHARE if out_vector is not None else 1.0
+    with atomic_outputs(overwrite) as outputs:
+        vector_tmp = outputs.temp(out_vector) if out_vector is not None else None
+        pred = predict_into(
+            outputs,
+            scene,
+            out_raster,
+            model=m,
+            confidence=confidence,
+            bounds=bounds,
+            tile_size=tile_size,
+            overlap=overlap,
+            batch_size=batch_size,
+            resample=resample,
+            progress=progress,
+            progress_span=(0.0, share),
+        )
+        vector = None
+        if vector_tmp is not None:
+            raster_tmp = outputs.temp_path(out_raster)
+            vstart = time.perf_counter()
+
+            def rows_done(done: int, total: int) -> None:
+                if progress is None:
+                    return
+                elapsed = time.perf_counter() - vstart
+                report = Progress(
+                    stage="polygonize",
+                    done=done,
+                    total=total,
+                    fraction=share + (1.0 - share) * done / max(total, 1),
+                    pixels_per_second=done * pred.width / max(elapsed, 1e-9),
+                    message=f"row {done}/{total}",
+                )
+                if progress(report) is False:
+                    raise Cancelled()
+
+            info = m.info
+            vector = polygonize_raster(
+                raster_tmp,
+                vector_tmp,
+                class_names=dict(info.class_names),
+                class_colors={k: info.color(k) for k in info.class_names},
+                min_area_m2=min_area_m2,
+                simplify_m=simplify_m,
+                progress=rows_done,
+            )
+    return SegmentResult(
+        prediction=pred,
+        vector=vector,
+        out_vector=Path(out_vector) if out_vector is not None else None,
+        seconds=time.perf_counter() - start,
+    )
