@@ -36,6 +36,7 @@ from qgis.PyQt.QtWidgets import (
 )
 
 from .algorithm import SegmentLandCover
+from .backend import ReadableError, raster_file
 from .styling import combined_extent, load_outputs
 
 ALGORITHM_ID = "s5geo:segmentlandcover"
@@ -120,17 +121,22 @@ class SegmentDialog(QDialog):
         self._feedback: _CollectingFeedback | None = None
 
     def parameters(self) -> dict[str, Any]:
-        """The algorithm's parameters from the dialog's fields."""
+        """The algorithm's parameters from the dialog's fields.
+
+        The layer goes in as its file, so the background task opens its own copy rather than
+        sharing the project's layer object across threads.
+        """
         layer = self.layer_combo.currentLayer()
+        scene = raster_file(layer)
         folder = self.folder_widget.filePath()
-        stem = layer.name() if layer is not None else "scene"
+        stem = layer.name()
         if folder:
             raster = unique_output(Path(folder), stem, ".tif")
             vector = unique_output(Path(folder), stem, ".gpkg")
         else:
             raster = vector = QgsProcessing.TEMPORARY_OUTPUT
         params: dict[str, Any] = {
-            SegmentLandCover.INPUT: layer,
+            SegmentLandCover.INPUT: scene,
             SegmentLandCover.MODEL: self.model_widget.filePath(),
             SegmentLandCover.MIN_AREA: self.min_area.value(),
             SegmentLandCover.SIMPLIFY: self.simplify.value(),
@@ -145,11 +151,12 @@ class SegmentDialog(QDialog):
 
     def run(self) -> None:
         """Start the algorithm as a background task."""
-        layer = self.layer_combo.currentLayer()
-        if layer is None:
-            self.message_bar.pushWarning("s5geo", "Choose a raster layer first.")
-            return
         self.message_bar.clearWidgets()
+        try:
+            parameters = self.parameters()
+        except ReadableError as exc:
+            self.message_bar.pushWarning("s5geo", str(exc))
+            return
         self._feedback = _CollectingFeedback()
         self._feedback.progressChanged.connect(lambda p: self.progress.setValue(int(p)))
         self._context = QgsProcessingContext()
@@ -159,7 +166,7 @@ class SegmentDialog(QDialog):
             self.message_bar.pushCritical("s5geo", "The s5geo Processing provider is not loaded.")
             return
         self._task = QgsProcessingAlgRunnerTask(
-            algorithm, self.parameters(), self._context, self._feedback
+            algorithm, parameters, self._context, self._feedback
         )
         self._task.executed.connect(self._on_executed)
         self._set_running(True)

@@ -51,9 +51,11 @@ def run() -> None:
                 "OUTPUT_VECTOR": str(OUT / "landcover.gpkg"),
             },
         )
-        layers = [QgsProject.instance().mapLayer(result[k]) for k in result]
+        files = {str(v) for v in result.values()}
         report["layers"] = {
-            layer.name(): layer.renderer().type() for layer in layers if layer is not None
+            layer.name(): layer.renderer().type()
+            for layer in QgsProject.instance().mapLayers().values()
+            if layer.source().split("|")[0] in files
         }
         scene.setOpacity(0.0)
         iface.mapCanvas().setExtent(QgsRectangle(487000, 5207000, 488000, 5207750))

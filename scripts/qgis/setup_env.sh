@@ -4,8 +4,8 @@
 #   2. the QGIS venv .venv-qgis on Debian's /usr/bin/python3 (the only Python that loads QGIS's
 #      bindings), with numpy<2 and attrs>=24 (Debian's GDAL/scipy need numpy 1.x; Debian's attrs 22
 #      breaks affine), the project's deployment install (no torch), pytest and pytest-qgis.
+# xvfb and xauth come along for the desktop smoke test (desktop_smoke.sh).
 # Any failure exits non-zero with a message: CI must never silently lose the QGIS tests.
-# Set S5GEO_QGIS_DESKTOP=1 to also install xvfb/xauth for the desktop smoke test.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,14 +30,9 @@ apt_install() {
 }
 
 missing=()
-for pkg in qgis python3-qgis python3-venv; do
+for pkg in qgis python3-qgis python3-venv xvfb xauth; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
-if [ "${S5GEO_QGIS_DESKTOP:-0}" = 1 ]; then
-    for pkg in xvfb xauth; do
-        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-    done
-fi
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "setup_env.sh: installing ${missing[*]} from Debian (QGIS takes a few minutes)"
     apt_install "${missing[@]}"

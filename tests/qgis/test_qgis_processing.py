@@ -108,9 +108,9 @@ def test_run_and_load_results_adds_styled_layers(
             "OUTPUT_VECTOR": "TEMPORARY_OUTPUT",
         },
     )
-    layers = {layer.id(): layer for layer in qgis_new_project.mapLayers().values()}
-    raster = layers[result["OUTPUT_RASTER"]]
-    vector = layers[result["OUTPUT_VECTOR"]]
+    by_file = {file_of(layer): layer for layer in qgis_new_project.mapLayers().values()}
+    raster = by_file[result["OUTPUT_RASTER"]]
+    vector = by_file[result["OUTPUT_VECTOR"]]
     classes = model_classes()
     assert raster.renderer().type() == "paletted"
     labels = {c.value: c.label for c in raster.renderer().classes()}
@@ -120,6 +120,11 @@ def test_run_and_load_results_adds_styled_layers(
     shown = {c.label() for c in vector.renderer().categories()}
     assert shown >= {classes[v] for v in raster_values(raster)}
     assert vector.crs().authid() == "EPSG:26914"
+
+
+def file_of(layer: Any) -> str:
+    """The file behind a layer (a GeoPackage source reads ``path|layername=...``)."""
+    return layer.source().split("|")[0]
 
 
 def test_cancel_leaves_no_output(provider: Any, scene_path: Path, tmp_path: Path) -> None:
