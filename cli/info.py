@@ -37,7 +37,7 @@ def _describe(path: str | None, overrides: list[str]) -> dict[str, Any]:
         if not p.exists():
             raise UserError(f"{p}: no such file")
         try:
-            from s5geo.models.describe import describe_config
+            from s5geo.models import describe_config
         except ImportError as exc:
             raise UserError(
                 "describing a config needs the training install: "

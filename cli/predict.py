@@ -51,6 +51,7 @@ def predict(
     raster: Path | None = typer.Option(None, help="Class raster path (default: OUT with .tif)."),
     model: Path | None = typer.Option(None, help="ONNX model file (default: the bundled model)."),
     confidence: Path | None = typer.Option(None, help="Also write a confidence COG (0-100 %)."),
+    quicklook: Path | None = typer.Option(None, help="Also write a PNG quicklook of the map."),
     tile_size: int | None = typer.Option(None, help="Tile side in pixels (model default)."),
     overlap: int | None = typer.Option(None, help="Overlap between tiles in pixels."),
     batch_size: int = typer.Option(4, help="Tiles per inference batch."),
@@ -98,6 +99,7 @@ def predict(
             out_vector=out_vector,
             model=m,
             confidence=confidence,
+            quicklook=quicklook,
             bounds=_parse_extent(extent),
             tile_size=tile_size,
             overlap=overlap,
@@ -127,6 +129,8 @@ def predict(
     print(f"raster: {out_raster}", file=sys.stdout)
     if pred.confidence:
         print(f"confidence: {pred.confidence}")
+    if quicklook:
+        print(f"quicklook: {quicklook}")
     if out_vector is not None and result.vector is not None:
         print(f"polygons: {out_vector} ({result.vector.n_polygons} polygons)")
 

@@ -39,14 +39,17 @@ def write_scene(
 
 
 # Per-pixel model: class scores are a fixed linear map of the normalised bands.
-PERPIXEL_W = np.array([[2.0, -1.0, 0.5], [-1.0, 2.0, -0.5], [0.3, 0.2, 1.5]], np.float32)
+# Columns are bands; a model over n bands uses the first n columns.
+PERPIXEL_W = np.array(
+    [[2.0, -1.0, 0.5, 0.2], [-1.0, 2.0, -0.5, 0.1], [0.3, 0.2, 1.5, -0.3]], np.float32
+)
 PERPIXEL_B = np.array([0.1, -0.2, -0.9], np.float32)
 
 
 def perpixel_reference(raw: np.ndarray, scale: float = 255.0) -> np.ndarray:
-    """Classes the per-pixel model gives for raw bands [3, H, W], computed in numpy."""
+    """Classes the per-pixel model gives for raw bands [C, H, W], computed in numpy."""
     x = raw.astype(np.float64) / scale
-    scores = np.einsum("kc,chw->khw", PERPIXEL_W, x) + PERPIXEL_B[:, None, None]
+    scores = np.einsum("kc,chw->khw", PERPIXEL_W[:, : len(raw)], x) + PERPIXEL_B[:, None, None]
     return np.argmax(scores, axis=0).astype(np.uint8)
 
 
@@ -59,6 +62,7 @@ def build_perpixel_model(
     dynamic: bool = False,
     resolution_cm: float = 0.0,
     drop_key: str | None = None,
+    bands: tuple[int, ...] = (1, 2, 3),
 ) -> Path:
     """A 1x1-conv + softmax ONNX model following the model-file contract."""
     import onnx
@@ -71,10 +75,10 @@ def build_perpixel_model(
             helper.make_node("Softmax", ["scores"], ["probs"], axis=1),
         ],
         "perpixel",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, *hw])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", len(bands), *hw])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 3, *hw])],
         initializer=[
-            numpy_helper.from_array(PERPIXEL_W[:, :, None, None], "w"),
+            numpy_helper.from_array(PERPIXEL_W[:, : len(bands), None, None].copy(), "w"),
             numpy_helper.from_array(PERPIXEL_B, "b"),
         ],
     )
@@ -86,10 +90,10 @@ def build_perpixel_model(
         class_colors={0: "#0000FF", 1: "#00FF00", 2: "#FF0000"},
         tile_size=tile,
         overlap_pct=overlap_pct,
-        bands=(1, 2, 3),
+        bands=bands,
         input_scale=input_scale,
-        mean=(0.0, 0.0, 0.0),
-        std=(1.0, 1.0, 1.0),
+        mean=(0.0,) * len(bands),
+        std=(1.0,) * len(bands),
         resolution_cm=resolution_cm,
         architecture="perpixel-test",
     )

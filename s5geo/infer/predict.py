@@ -27,6 +27,7 @@ from s5geo.infer.runtime import Model, load_model
 from s5geo.infer.tiling import WindowPlan, blend_weights
 from s5geo.io.atomic import OutputSet, atomic_outputs
 from s5geo.io.qgis_style import raster_qml
+from s5geo.io.quicklook import write_quicklook
 from s5geo.io.raster import (
     BlockRowWriter,
     GridSpec,
@@ -232,6 +233,7 @@ def predict_into(
     *,
     model: Model | str | Path | None = None,
     confidence: str | Path | None = None,
+    quicklook: str | Path | None = None,
     bounds: Sequence[float] | None = None,
     tile_size: int | None = None,
     overlap: int | None = None,
@@ -262,6 +264,12 @@ def predict_into(
         raise UserError(f"--overlap must lie in 0..{tile // 2} px for {tile}-px tiles")
     name = Path(scene).name
     raster_final = Path(out_raster)
+    # Reserve every output first: a refused overwrite or unwritable folder fails before any work.
+    raster_tmp = outputs.temp(raster_final)
+    qml_tmp = outputs.temp(raster_final.with_suffix(".qml"))
+    aux_tmp = outputs.temp(raster_final.with_name(raster_final.name + ".aux.xml"))
+    conf_tmp = outputs.temp(confidence) if confidence else None
+    look_tmp = outputs.temp(quicklook) if quicklook else None
     with open_scene(scene) as ds:
         check_scene_fits(info, ds, name)
         region = _region(ds, bounds, name)
@@ -273,10 +281,6 @@ def predict_into(
         )  # fmt: skip
         grid = GridSpec(plan.width, plan.height, ds.crs, ds.window_transform(region))
 
-        raster_tmp = outputs.temp(raster_final)
-        qml_tmp = outputs.temp(raster_final.with_suffix(".qml"))
-        aux_tmp = outputs.temp(raster_final.with_name(raster_final.name + ".aux.xml"))
-        conf_tmp = outputs.temp(confidence) if confidence else None
         stage_cls = raster_tmp.with_name(raster_tmp.name + ".stage.tif")
         stage_conf = raster_tmp.with_name(raster_tmp.name + ".conf.stage.tif")
         counts = np.zeros(256, np.int64)
@@ -340,6 +344,8 @@ def predict_into(
             write_class_cog(stage_cls, raster_tmp, names, colors, tags)
             if conf_tmp is not None:
                 write_confidence_cog(stage_conf, conf_tmp)
+            if look_tmp is not None:
+                write_quicklook(raster_tmp, look_tmp)
             qml_tmp.write_text(raster_qml(names, colors), encoding="utf-8")
             aux_tmp.write_text(category_names_aux_xml(names), encoding="utf-8")
         finally:
@@ -377,7 +383,8 @@ def predict_scene(
     """Predict ``scene`` and write the land-cover COG ``out_raster`` (atomically).
 
     Options are those of :func:`predict_into`: ``model`` (path or loaded :class:`Model`, default
-    the bundled model), ``confidence`` (path of a confidence COG), ``bounds`` (processing extent in
+    the bundled model), ``confidence`` (path of a confidence COG), ``quicklook`` (a PNG),
+    ``bounds`` (processing extent in
     the scene's CRS), ``tile_size``, ``overlap`` (px), ``batch_size``, ``providers``, ``resample``,
     ``progress`` (callback; return False to cancel).
     """

@@ -1,0 +1,63 @@
+# s5geo: the two commands of the README's Quickstart are `make demo` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+S5GEO_DATA ?= $(abspath ../shared/data)
+export S5GEO_DATA
+SCENE ?= $(wildcard $(S5GEO_DATA)/naip/m_4709963_se_14_1_20200831.tif)
+OUT ?= demo-output
+# torch comes from the machine's local wheels (pip's cap on this machine); other machines get it
+# from PyPI. Pinned here, not in pyproject.toml, so `pip install s5geo[train]` stays flexible.
+TORCH ?= torch==2.14.1 torchvision==0.29.1
+
+.PHONY: demo test lint typecheck unit qgis-test qgis-plugin bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+# The deployment install: what `make demo` and GIS users need. No torch.
+$(VENV)/.deploy: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+# Everything: training extras and the developer tools.
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q $(TORCH)
+	$(BIN)/pip install -q -e '.[train,dev]'
+	touch $(VENV)/.deploy $@
+
+demo: $(VENV)/.deploy
+	@if [ -z "$(SCENE)" ]; then \
+	  echo "No scene found: run 'make demo SCENE=path/to/scene.tif' (4 bands R,G,B,NIR for the bundled model)."; \
+	  exit 2; fi
+	@mkdir -p $(OUT)
+	$(BIN)/s5geo predict "$(SCENE)" --out $(OUT)/landcover.gpkg --confidence $(OUT)/confidence.tif \
+	  --quicklook $(OUT)/landcover.png --overwrite
+	@echo "Outputs in $(abspath $(OUT)): landcover.gpkg (polygons), landcover.tif (COG), confidence.tif, landcover.png"
+
+lint: $(VENV)/.dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev
+	$(BIN)/mypy s5geo
+
+unit: $(VENV)/.dev
+	$(BIN)/python -m pytest --ignore=tests/qgis
+
+# Real QGIS 3.22 from Debian (installed when missing), its own venv, tests/qgis.
+qgis-test:
+	scripts/qgis/run_tests.sh
+
+test: lint typecheck unit qgis-test
+
+qgis-plugin:
+	$(PYTHON) scripts/qgis/build_plugin.py
+
+bench: $(VENV)/.dev
+	$(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(OUT) dist build .pytest_cache .mypy_cache .ruff_cache

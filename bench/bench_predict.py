@@ -1,0 +1,176 @@
+"""Benchmarks of `s5geo predict`: overhead against a bare ONNX Runtime loop, and peak memory.
+
+    python bench/bench_predict.py overhead [--megapixels 6.25] [--repeats 3]
+    python bench/bench_predict.py memory [--sizes 25,400] [--vector]
+
+Overhead: the end-to-end command (`s5geo predict SCENE --out X.gpkg`: reading, normalising,
+blending, COG, polygons) against the least a tool can do with the same model over the same
+windows: read each window, normalise, run ONNX Runtime in the same batches, argmax, discard. Both
+run as fresh processes, interleaved, on a VRT mosaic of the real NAIP scene, with a conv net of
+realistic cost (bench/convnet.py). Reported: median wall times and the throughput ratio.
+
+Memory: peak resident set size (the process's own maximum, from wait4) of `s5geo predict` over
+25- and 400-megapixel VRT mosaics of the real NAIP scene with the bundled model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+OUT = BENCH / "out"
+S5GEO = [sys.executable, "-m", "s5geo.cli.main"]
+
+
+def timed(cmd: list[str]) -> tuple[float, float]:
+    """Run ``cmd``; return (wall seconds, peak RSS in MiB) of that process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    if status != 0:
+        raise SystemExit(f"command failed ({status}): {' '.join(cmd)}\n{err}")
+    return wall, usage.ru_maxrss / 1024.0
+
+
+def bare_loop(scene: str, model: str, batch: int) -> None:
+    """The baseline: same windows, same batches, same session options; nothing else."""
+    import numpy as np
+    import onnxruntime as ort
+    import rasterio
+
+    from s5geo.infer.tiling import WindowPlan
+    from s5geo.modelfile import info_from_metadata
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    info = info_from_metadata(sess.get_modelmeta().custom_metadata_map)
+    t = info.tile_size
+    mean = np.asarray(info.mean, np.float32)[:, None, None]
+    std = np.asarray(info.std, np.float32)[:, None, None]
+    with rasterio.open(scene) as ds:
+        plan = WindowPlan(ds.height, ds.width, t, round(t * info.overlap_pct / 100))
+        buf: list[np.ndarray] = []
+        for _, _, win in plan.windows():
+            x = ds.read(list(info.bands), window=win, out_dtype="float32")
+            buf.append((x / info.input_scale - mean) / std)
+            if len(buf) == batch:
+                sess.run(None, {"image": np.stack(buf)})[0].argmax(axis=1)
+                buf = []
+        if buf:
+            sess.run(None, {"image": np.stack(buf)})[0].argmax(axis=1)
+
+
+def overhead(megapixels: float, repeats: int, batch: int) -> str:
+    from convnet import build_convnet
+    from scenes import mosaic_vrt, naip_path
+
+    OUT.mkdir(exist_ok=True)
+    model = OUT / "convnet.onnx"
+    gflop = build_convnet(model)
+    scene = mosaic_vrt(naip_path(), OUT / f"naip_{megapixels:g}mp.vrt", megapixels)
+    s5 = [*S5GEO, "predict", str(scene), "--out", str(OUT / "overhead.gpkg"), "--model",
+          str(model), "--batch-size", str(batch), "--overwrite", "--quiet"]  # fmt: skip
+    bare = [sys.executable, __file__, "bare", str(scene), str(model), str(batch)]
+    times: dict[str, list[float]] = {"s5geo": [], "bare": []}
+    for i in range(repeats):
+        for name, cmd in (
+            (("s5geo", s5), ("bare", bare)) if i % 2 == 0 else (("bare", bare), ("s5geo", s5))
+        ):
+            wall, _ = timed(cmd)
+            times[name].append(wall)
+            print(f"  {name:6s} run {i + 1}: {wall:7.2f} s", flush=True)
+    ms, mb = statistics.median(times["s5geo"]), statistics.median(times["bare"])
+    mp = int(float(megapixels) ** 0.5 * 1000) ** 2 / 1e6
+    return (
+        f"Scene: VRT mosaic of the real NAIP scene, {mp:.2f} MP; model: bench/convnet.py "
+        f"({gflop:.1f} GFLOP per 512x512 tile), batch {batch}, CPU execution provider.\n\n"
+        "| run | median wall (s) | MP/s | runs (s) |\n|---|---|---|---|\n"
+        f"| bare ONNX Runtime loop | {mb:.2f} | {mp / mb:.3f} | "
+        f"{', '.join(f'{t:.1f}' for t in times['bare'])} |\n"
+        f"| `s5geo predict --out X.gpkg` | {ms:.2f} | {mp / ms:.3f} | "
+        f"{', '.join(f'{t:.1f}' for t in times['s5geo'])} |\n\n"
+        f"Throughput ratio s5geo / bare: **{mb / ms:.3f}** (goal >= 0.85).\n"
+    )
+
+
+def memory(sizes: list[float], vector: bool) -> str:
+    from scenes import mosaic_vrt, naip_path
+
+    OUT.mkdir(exist_ok=True)
+    rows = ["| scene | output | wall (s) | MP/s | peak RSS (MiB) |", "|---|---|---|---|---|"]
+    peaks: dict[tuple[float, str], float] = {}
+    for mp in sizes:
+        scene = mosaic_vrt(naip_path(), OUT / f"naip_{mp:g}mp.vrt", mp)
+        kinds = [("raster", "mem.tif")] + ([("raster + polygons", "mem.gpkg")] if vector else [])
+        for kind, name in kinds:
+            cmd = [
+                *S5GEO,
+                "predict",
+                str(scene),
+                "--out",
+                str(OUT / name),
+                "--overwrite",
+                "--quiet",
+            ]
+            wall, rss = timed(cmd)
+            peaks[(mp, kind)] = rss
+            side = int(mp**0.5 * 1000)
+            real_mp = side * side / 1e6
+            rows.append(f"| {real_mp:.0f} MP ({side}x{side}) | {kind} | {wall:.1f} | "
+                        f"{real_mp / wall:.2f} | {rss:.0f} |")  # fmt: skip
+            print(rows[-1], flush=True)
+    text = "\n".join(rows) + "\n"
+    if len(sizes) == 2:
+        for kind in ("raster", "raster + polygons"):
+            if (sizes[0], kind) in peaks:
+                ratio = peaks[(sizes[1], kind)] / peaks[(sizes[0], kind)]
+                text += (
+                    f"\nPeak RSS ratio {sizes[1]:g} MP / {sizes[0]:g} MP ({kind}): **{ratio:.2f}**"
+                )
+        text += " (goal <= 1.2, and under 1024 MiB)\n"
+    return text
+
+
+def machine() -> str:
+    import onnxruntime
+
+    return (f"Machine: {os.cpu_count()} cores, {platform.machine()}, Python "
+            f"{platform.python_version()}, ONNX Runtime {onnxruntime.__version__}.")  # fmt: skip
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "bare":
+        bare_loop(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    sub = ap.add_subparsers(dest="what", required=True)
+    o = sub.add_parser("overhead")
+    o.add_argument("--megapixels", type=float, default=6.25)
+    o.add_argument("--repeats", type=int, default=3)
+    o.add_argument("--batch-size", type=int, default=4)
+    m = sub.add_parser("memory")
+    m.add_argument("--sizes", default="25,400")
+    m.add_argument("--vector", action="store_true", help="also measure runs with polygons")
+    args = ap.parse_args()
+    if args.what == "overhead":
+        report = overhead(args.megapixels, args.repeats, args.batch_size)
+    else:
+        report = memory([float(s) for s in args.sizes.split(",")], args.vector)
+    report += "\n" + machine() + "\n"
+    print("\n" + report)
+    (OUT / f"predict_{args.what}.md").write_text(report)
+
+
+if __name__ == "__main__":
+    main()

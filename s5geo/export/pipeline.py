@@ -1,0 +1,130 @@
+"""``s5geo export``: checkpoint -> ONNX model file (+ FP16, INT8, TensorRT engine), atomically.
+
+The real windows used for the parity check and INT8 calibration come from the run's own data
+config (its validation split), normalised exactly as the model file will say.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import torch
+
+from s5geo import __version__
+from s5geo.config import Config
+from s5geo.errors import UserError
+from s5geo.export.onnx_export import export_model
+from s5geo.export.quantize import to_fp16, to_int8
+from s5geo.io.atomic import atomic_outputs
+from s5geo.modelfile import ModelInfo
+
+# Overlap recorded in exported models: windows overlap by this share when s5geo predicts.
+EXPORT_OVERLAP_PCT = 12.5
+
+
+def model_info_for(cfg: Config, checkpoint: Path, tile: int) -> ModelInfo:
+    """The model-file metadata of a trained run: classes, bands, normalisation, provenance."""
+    from s5geo.data.classes import get_class_map
+
+    classes = get_class_map(cfg.data.class_map)
+    return ModelInfo(
+        class_names=dict(enumerate(classes.names)),
+        class_colors=dict(enumerate(classes.colors)),
+        tile_size=tile,
+        overlap_pct=EXPORT_OVERLAP_PCT,
+        bands=tuple(cfg.data.bands),
+        input_scale=float(cfg.data.input_scale),
+        mean=tuple(cfg.data.mean),
+        std=tuple(cfg.data.std),
+        resolution_cm=float(getattr(cfg.data, "gsd_cm", 0.0) or 0.0),
+        version=__version__,
+        architecture=cfg.model.name,
+        recipe={
+            "checkpoint": checkpoint.name,
+            "data": cfg.data.root,
+            "class_map": cfg.data.class_map,
+            "method": cfg.train.method,
+            "steps": cfg.train.steps,
+            "seed": cfg.train.seed,
+        },
+    )
+
+
+def _split_images(cfg: Config) -> list[Path]:
+    root = Path(str(cfg.data.root))
+    if cfg.data.kind == "image_folder":
+        from s5geo.data.image_folder import IMAGE_SUFFIXES, read_split
+
+        stems = read_split(root, cfg.data.splits_file, cfg.data.split_val)
+        folder = root / cfg.data.images_dir
+        return [
+            p for s in stems for p in (folder / f"{s}{x}" for x in IMAGE_SUFFIXES) if p.exists()
+        ]
+    return sorted((root / cfg.data.images_dir).glob(cfg.data.image_glob))
+
+
+def real_windows(info: ModelInfo, images: list[Path], count: int) -> np.ndarray:
+    """``count`` normalised windows [count, C, T, T] spread over ``images`` (zero-padded edges)."""
+    if not images:
+        raise UserError("no images found for the parity check and calibration windows")
+    t = info.tile_size
+    gain = 1.0 / (info.input_scale * np.asarray(info.std, np.float32))[:, None, None]
+    offset = (-np.asarray(info.mean, np.float32) / np.asarray(info.std, np.float32))[:, None, None]
+    out = np.zeros((count, len(info.bands), t, t), np.float32)
+    for i in range(count):
+        with rasterio.open(images[i % len(images)]) as ds:
+            rng = np.random.default_rng(i)
+            y = int(rng.integers(0, max(1, ds.height - t + 1)))
+            x = int(rng.integers(0, max(1, ds.width - t + 1)))
+            win = rasterio.windows.Window(x, y, min(t, ds.width), min(t, ds.height))
+            raw = ds.read(list(info.bands), window=win, out_dtype="float32")
+        out[i, :, : raw.shape[1], : raw.shape[2]] = raw * gain + offset
+    return out
+
+
+def export_checkpoint(
+    checkpoint: Path,
+    out: Path,
+    *,
+    fp16: bool = False,
+    int8: bool = False,
+    tensorrt: bool = False,
+    dynamic_size: bool = False,
+    tolerance: float = 1e-3,
+    n_windows: int = 16,
+    overwrite: bool = False,
+) -> list[str]:
+    """Export a checkpoint of ``s5geo train``; returns report lines for the user."""
+    from s5geo.train.evaluate import load_checkpoint_model
+
+    net, cfg = load_checkpoint_model(checkpoint)
+    tile = int(cfg.train.eval_tile)
+    info = model_info_for(cfg, checkpoint, tile)
+    windows = real_windows(info, _split_images(cfg), n_windows)
+    lines: list[str] = []
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    with atomic_outputs(overwrite) as outputs:
+        main_tmp = outputs.temp(out)
+        report = export_model(net, main_tmp, info, windows, dynamic_size=dynamic_size,
+                              tolerance=tolerance)  # fmt: skip
+        lines.append(
+            f"{out}: parity with PyTorch on {report.windows} real windows, "
+            f"max |logit difference| {report.max_abs_diff:.2e} (tolerance {tolerance:.0e})"
+        )
+        variants: dict[str, Any] = {}
+        if fp16:
+            variants["fp16"] = (to_fp16, ())
+        if int8:
+            variants["int8"] = (to_int8, (windows,))
+        for name, (convert, extra) in variants.items():
+            final = out.with_suffix(f".{name}.onnx")
+            convert(main_tmp, outputs.temp(final), *extra)
+            lines.append(f"{final}: {name} version")
+    if tensorrt:
+        from s5geo.export.tensorrt import build_engine
+
+        lines.append(f"TensorRT engine cached in {build_engine(out)}")
+    return lines

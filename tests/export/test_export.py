@@ -1,0 +1,108 @@
+"""torch -> ONNX export under the model-file contract; FP16 and INT8 versions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from s5geo.errors import UserError  # noqa: E402
+from s5geo.export.onnx_export import export_model  # noqa: E402
+from s5geo.export.quantize import to_fp16, to_int8  # noqa: E402
+from s5geo.infer import load_model  # noqa: E402
+from s5geo.modelfile import REQUIRED_KEYS, ModelInfo  # noqa: E402
+
+TILE = 64
+
+
+def small_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    layers: list[torch.nn.Module] = []
+    cin = 3
+    for cout in (16, 16):
+        layers += [torch.nn.Conv2d(cin, cout, 3, padding=1, bias=False),
+                   torch.nn.BatchNorm2d(cout), torch.nn.ReLU()]  # fmt: skip
+        cin = cout
+    layers.append(torch.nn.Conv2d(cin, 4, 1))
+    net = torch.nn.Sequential(*layers)
+    with torch.no_grad():  # non-trivial BatchNorm statistics, as after training
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    return net.eval()
+
+
+INFO = ModelInfo(
+    class_names={0: "building", 1: "land", 2: "road", 3: "water"},
+    class_colors={0: "#3C1098", 1: "#8429F6", 2: "#6EC1E4", 3: "#E2A929"},
+    tile_size=TILE,
+    bands=(1, 2, 3),
+    input_scale=255.0,
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    architecture="small-test-cnn",
+)
+
+
+@pytest.fixture(scope="module")
+def windows() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(6, 3, TILE, TILE)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, windows) -> tuple[Path, float]:
+    out = tmp_path_factory.mktemp("export") / "model.onnx"
+    report = export_model(small_net(), out, INFO, windows)
+    return out, report.max_abs_diff
+
+
+def test_export_follows_the_model_file_contract(exported, windows) -> None:
+    path, diff = exported
+    assert 0 < diff < 1e-3
+    proto = onnx.load(str(path))
+    keys = {p.key for p in proto.metadata_props}
+    assert set(REQUIRED_KEYS) <= keys and "tile_size" in keys and "s5geo.class_colors" in keys
+    assert [o.name for o in proto.graph.output] == ["probs"]
+    model = load_model(path)
+    assert model.fixed_size == TILE and model.info.class_names == INFO.class_names
+    probs = model.run(windows[:3])
+    assert probs.shape == (3, 4, TILE, TILE)
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    with torch.no_grad():
+        ref = torch.softmax(small_net()(torch.from_numpy(windows[:3])), dim=1).numpy()
+    np.testing.assert_allclose(probs, ref, atol=1e-5)
+
+
+def test_parity_above_tolerance_is_refused_and_writes_nothing(tmp_path, exported, windows) -> None:
+    _, diff = exported
+    out = tmp_path / "refused.onnx"
+    with pytest.raises(UserError, match="differs from PyTorch"):
+        export_model(small_net(), out, INFO, windows, tolerance=diff / 10)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_dynamic_size_export_runs_other_tile_sizes(tmp_path, windows) -> None:
+    out = tmp_path / "dyn.onnx"
+    export_model(small_net(), out, INFO, windows[:2], dynamic_size=True)
+    model = load_model(out)
+    assert model.fixed_size is None
+    assert model.run(np.zeros((1, 3, 96, 80), np.float32)).shape == (1, 4, 96, 80)
+
+
+def test_fp16_and_int8_keep_metadata_and_agree(tmp_path, exported, windows) -> None:
+    path, _ = exported
+    fp16, int8 = tmp_path / "m.fp16.onnx", tmp_path / "m.int8.onnx"
+    to_fp16(path, fp16)
+    to_int8(path, int8, windows)
+    ref = load_model(path).run(windows).argmax(axis=1)
+    for variant, min_agreement in ((fp16, 0.99), (int8, 0.9)):
+        model = load_model(variant)
+        assert model.info.class_names == INFO.class_names
+        assert model.info.recipe["precision"] in ("fp16", "int8")
+        agree = (model.run(windows).argmax(axis=1) == ref).mean()
+        assert agree >= min_agreement, (variant.name, agree)
