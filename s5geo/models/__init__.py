@@ -1,0 +1,83 @@
+"""Segmentation models: ViT + simple feature pyramid + UperNet (S5), or a timm CNN + UperNet.
+
+:func:`build_model` makes a network from a :class:`~s5geo.config.ModelConfig` by name;
+:func:`describe_config` reports a config's model and parameter count without allocating memory
+(the model is built on the meta device), for ``s5geo info CONFIG``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from s5geo.config import ModelConfig, load_config
+from s5geo.errors import UserError
+from s5geo.models.checkpoint import load_vit_weights
+from s5geo.models.pyramid import SimpleFeaturePyramid
+from s5geo.models.segmentor import Segmentor, TimmFeatures
+from s5geo.models.upernet import UperNetHead
+from s5geo.models.vit import VIT_VARIANTS, ViT
+
+__all__ = ["VIT_VARIANTS", "Segmentor", "ViT", "build_model", "count_parameters", "describe_config"]
+
+TIMM_PREFIX = "timm:"
+
+
+def build_model(cfg: ModelConfig) -> Segmentor:
+    """The network named by ``cfg.name``: a ViT variant or ``timm:<backbone>``."""
+    if cfg.name.startswith(TIMM_PREFIX):
+        features = TimmFeatures(
+            cfg.name[len(TIMM_PREFIX) :], cfg.in_chans, pretrained=cfg.pretrained == "timm"
+        )
+        backbone: torch.nn.Module = features
+        neck: torch.nn.Module | None = None
+        channels: list[int] = features.out_channels
+    elif cfg.name in VIT_VARIANTS:
+        v = VIT_VARIANTS[cfg.name]
+        taps = tuple(cfg.taps) if cfg.taps is not None else v.taps
+        if len(taps) != 4:
+            raise UserError(f"model.taps must name 4 blocks, got {list(taps)}")
+        vit = ViT(
+            img_size=cfg.img_size,
+            in_chans=cfg.in_chans,
+            embed_dim=v.embed_dim,
+            depth=v.depth,
+            num_heads=v.num_heads,
+            taps=taps,
+            drop_path=cfg.drop_path,
+            grad_checkpointing=cfg.grad_checkpointing,
+        )
+        if cfg.pretrained:
+            load_vit_weights(vit, Path(cfg.pretrained))
+        pyramid = SimpleFeaturePyramid(v.embed_dim)
+        backbone, neck, channels = vit, pyramid, pyramid.out_channels
+    else:
+        known = ", ".join([*VIT_VARIANTS, TIMM_PREFIX + "<name>"])
+        raise UserError(f"unknown model.name {cfg.name!r}; known: {known}")
+    head = UperNetHead(channels, cfg.num_classes, cfg.decoder_channels, dropout=cfg.dropout)
+    return Segmentor(backbone, neck, head)
+
+
+def count_parameters(module: torch.nn.Module) -> int:
+    """Number of parameters (buffers such as BatchNorm statistics are not parameters)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def describe_config(path: Path, overrides: list[str]) -> dict[str, Any]:
+    """Model name and parameter counts of a run config, built on the meta device (no memory)."""
+    cfg = load_config(path, overrides)
+    with torch.device("meta"):
+        model = build_model(ModelConfig(**{**vars(cfg.model), "pretrained": None}))
+    return {
+        "model": cfg.model.name,
+        "parameters": count_parameters(model),
+        "backbone_parameters": count_parameters(model.backbone),
+        "neck_parameters": count_parameters(model.neck),
+        "decoder_parameters": count_parameters(model.head),
+        "num_classes": cfg.model.num_classes,
+        "img_size": cfg.model.img_size,
+        "method": cfg.train.method,
+        "steps": cfg.train.steps,
+    }

@@ -1,0 +1,1 @@
+"""Training: Lightning modules (supervised, S4P), losses, run folders, checkpoint evaluation."""

@@ -1,0 +1,91 @@
+"""Accuracy of a trained checkpoint on a labelled split: confusion matrix, scores, plot.
+
+The checkpoint is read with ``weights_only=True``; the network is rebuilt from the config stored in
+it and run over every whole image of the split with sliding windows. Scores are computed by
+:mod:`s5geo.metrics` (numpy), reported in percent, and written with the confusion-matrix figure.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from s5geo.config import Config, DataConfig, from_dict
+from s5geo.errors import UserError
+from s5geo.metrics import confusion_matrix, scores
+
+
+def load_checkpoint_model(path: Path) -> tuple[Any, Config]:
+    """The network (eval mode) and run config of a Lightning checkpoint written by s5geo train."""
+    import torch
+
+    from s5geo.models import build_model
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"cannot read checkpoint {path}: {exc}") from None
+    config = ckpt.get("hyper_parameters", {}).get("config") if isinstance(ckpt, dict) else None
+    if config is None:
+        raise UserError(f"{path} is not an s5geo training checkpoint (no config inside)")
+    cfg = from_dict(Config, config)
+    cfg.model.pretrained = None
+    net = build_model(cfg.model)
+    state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
+    net.load_state_dict(state)
+    return net.eval(), cfg
+
+
+def percent(result: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """Scores in percent with per-class values keyed by class name."""
+
+    def pct(v: float) -> float | None:
+        return None if np.isnan(v) else round(100 * v, 2)
+
+    return {
+        "miou": pct(result["miou"]),
+        "mf1": pct(result["mf1"]),
+        "overall_accuracy": pct(result["overall_accuracy"]),
+        "iou": {n: pct(v) for n, v in zip(names, result["iou"], strict=True)},
+        "f1": {n: pct(v) for n, v in zip(names, result["f1"], strict=True)},
+        "pixels": result["pixels"],
+    }
+
+
+def evaluate_checkpoint(
+    checkpoint: Path, data: DataConfig, split: str, out_dir: Path | None = None, threads: int = 2
+) -> dict[str, Any]:
+    """Scores (percent) of ``checkpoint`` on ``split``; writes ``<split>.json`` and the figure."""
+    import torch
+
+    from s5geo.data.module import build_source
+    from s5geo.train.inference import predict_probs
+    from s5geo.train.plots import plot_confusion
+
+    torch.set_num_threads(threads)
+    net, cfg = load_checkpoint_model(Path(checkpoint))
+    source = build_source(data, split)
+    from s5geo.data.classes import get_class_map
+
+    class_map = get_class_map(data.class_map)
+    k = class_map.num_classes
+    if k != cfg.model.num_classes:
+        raise UserError(f"the model predicts {cfg.model.num_classes} classes, the data has {k}")
+    mean = torch.tensor(data.mean).view(-1, 1, 1)
+    std = torch.tensor(data.std).view(-1, 1, 1)
+    cm = np.zeros((k, k), dtype=np.int64)
+    for i in range(len(source)):  # type: ignore[arg-type]
+        sample = source[i]
+        x = (sample["image"].float() / data.input_scale - mean) / std
+        pred = predict_probs(net, x, k, tile=cfg.train.eval_tile).argmax(0)
+        cm += confusion_matrix(sample["mask"].numpy(), pred.numpy(), k, class_map.ignore_index)
+    result = percent(scores(cm), list(class_map.names))
+    result.update({"split": split, "checkpoint": str(checkpoint), "confusion": cm.tolist()})
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / f"{split}.json").write_text(json.dumps(result, indent=2))
+        plot_confusion(cm, list(class_map.names), out_dir / f"confusion_{split}.png")
+    return result
