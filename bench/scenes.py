@@ -52,7 +52,8 @@ def mosaic_vrt(source: Path, out: Path, megapixels: float) -> Path:
                     f'    <SimpleSource><SourceFilename relativeToVRT="0">{escape(str(source))}'
                     f"</SourceFilename><SourceBand>{b}</SourceBand>"
                     f'<SrcRect xOff="0" yOff="0" xSize="{cw}" ySize="{ch}"/>'
-                    f'<DstRect xOff="{xoff}" yOff="{yoff}" xSize="{cw}" ySize="{ch}"/></SimpleSource>'
+                    f'<DstRect xOff="{xoff}" yOff="{yoff}" xSize="{cw}" ySize="{ch}"/>'
+                    "</SimpleSource>"
                 )
         nd = f"<NoDataValue>{nodata}</NoDataValue>" if nodata is not None else ""
         bands.append(

@@ -23,7 +23,7 @@ app = typer.Typer(
 
 # Command modules, registered in this order. Training-side modules import torch only inside their
 # command functions, so `s5geo predict` stays torch-free.
-_COMMAND_MODULES = ("predict", "info", "train", "evaluate", "export")
+_COMMAND_MODULES = ("predict", "info", "train", "evaluate", "export", "distill")
 
 for _name in _COMMAND_MODULES:
     try:

@@ -1,11 +1,12 @@
 """A rule-based spectral baseline written directly as an ONNX graph: the bundled stand-in model.
 
 It is not trained: it computes per-pixel spectral indices from red, green, blue and near-infrared
-reflectance (NDVI for vegetation, NDWI for open water, mean visible brightness for built-up and other
-bright surfaces), scores the classes as linear functions of them, smooths the scores with a 5x5 box
-filter and turns them into probabilities with a softmax. It obeys the model-file contract exactly, so
-the whole deployment path (tiling, blending, COG, polygons, QGIS styles) runs end to end on 4-band
-imagery such as NAIP before a trained student is bundled (the distillation issue replaces it).
+reflectance (NDVI for vegetation, NDWI for open water, mean visible brightness for built-up and
+other bright surfaces), scores the classes as linear functions of them, smooths the scores with a
+5x5 box filter and turns them into probabilities with a softmax. It obeys the model-file contract
+exactly, so the whole deployment path (tiling, blending, COG, polygons, QGIS styles) runs end to
+end on 4-band imagery such as NAIP before a trained student is bundled (the distillation issue
+replaces it).
 
 Rebuild it with ``python -m s5geo.export.spectral_baseline OUT.onnx`` (needs ``onnx``).
 """

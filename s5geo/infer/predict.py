@@ -29,6 +29,7 @@ from s5geo.io.atomic import OutputSet, atomic_outputs
 from s5geo.io.qgis_style import raster_qml
 from s5geo.io.quicklook import write_quicklook
 from s5geo.io.raster import (
+    GDAL_CACHE_MB,
     BlockRowWriter,
     GridSpec,
     category_names_aux_xml,
@@ -270,7 +271,7 @@ def predict_into(
     aux_tmp = outputs.temp(raster_final.with_name(raster_final.name + ".aux.xml"))
     conf_tmp = outputs.temp(confidence) if confidence else None
     look_tmp = outputs.temp(quicklook) if quicklook else None
-    with open_scene(scene) as ds:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_scene(scene) as ds:
         check_scene_fits(info, ds, name)
         region = _region(ds, bounds, name)
         scale, warnings = _scale(info, ds, resample)

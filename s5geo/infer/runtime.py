@@ -107,6 +107,10 @@ def load_model(
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
+    # Memory patterns pre-plan one buffer for the peak of every batch; for conv nets at 512 px that
+    # doubled peak RSS (1076 -> 612 MiB for bench/convnet.py at batch 4) with no measurable gain
+    # in speed here (docs/BENCHMARKS.md), so s5geo plans allocations per run instead.
+    opts.enable_mem_pattern = False
     if threads:
         opts.intra_op_num_threads = threads
     try:

@@ -23,8 +23,11 @@ def write_quicklook(class_raster: Path, out_png: Path, max_side: int = 1024) -> 
         cmap = src.colormap(1)
     # PNG is a copy-only GDAL driver: build the image in memory, then copy it out. PAM is off so no
     # .aux.xml sidecar appears next to the PNG.
-    with rasterio.Env(GDAL_PAM_ENABLED="NO"), MemoryFile() as mem:
-        with mem.open(driver="GTiff", width=w, height=h, count=1, dtype="uint8") as tmp:
-            tmp.write(data, 1)
-            tmp.write_colormap(1, cmap)
-            rasterio.shutil.copy(tmp, out_png, driver="PNG")
+    with (
+        rasterio.Env(GDAL_PAM_ENABLED="NO"),
+        MemoryFile() as mem,
+        mem.open(driver="GTiff", width=w, height=h, count=1, dtype="uint8") as tmp,
+    ):
+        tmp.write(data, 1)
+        tmp.write_colormap(1, cmap)
+        rasterio.shutil.copy(tmp, out_png, driver="PNG")

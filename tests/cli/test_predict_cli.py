@@ -103,7 +103,8 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, make_scene) -> None:
     locked.mkdir()
     locked.chmod(0o500)
     cases = [
-        (("predict", str(tmp_path / "nope.tif"), "--out", str(tmp_path / "a.gpkg")), "no such file"),
+        (("predict", str(tmp_path / "nope.tif"), "--out", str(tmp_path / "a.gpkg")),
+         "no such file"),
         (("predict", str(scene), "--out", str(tmp_path / "a.shp")), "must end in .gpkg or .tif"),
         (("predict", str(scene), "--out", str(existing), "--model", str(model)), "--overwrite"),
         (("predict", str(two), "--out", str(tmp_path / "b.tif"), "--model", str(model)), "band"),
@@ -118,7 +119,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, make_scene) -> None:
             (
                 ("predict", str(scene), "--out", str(locked / "e.tif"), "--model", str(model)),
                 "not writable",
-            )  # fmt: skip
+            )
         )
     for args, words in cases:
         assert_user_error(s5geo(*args), words)
