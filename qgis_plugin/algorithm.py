@@ -1,9 +1,10 @@
 """The Processing algorithm "Segment land cover": a raster layer in, a land-cover raster and
 polygon layer out.
 
-It is a thin layer over :func:`s5geo.segment.segment_scene`: parameters become arguments, the
-Processing feedback becomes the progress callback (so Cancel stops the run and leaves no output),
-and s5geo's user errors become ``QgsProcessingException`` messages. Being an ordinary Processing
+It is a thin layer over :func:`s5geo.segment.segment_scene`, run in a child process (runner.py):
+parameters become arguments, the child's progress drives the Processing feedback, Cancel stops
+the run and leaves no output, and s5geo's user errors become ``QgsProcessingException``
+messages. Being an ordinary Processing
 algorithm, it runs as a background task and works in the toolbox, the graphical modeler, batch
 mode and ``qgis_process``.
 """
@@ -30,7 +31,8 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
-from .backend import ReadableError, progress_reporter, raster_file, require_s5geo
+from .backend import ReadableError, installed_s5geo, raster_file
+from .runner import run_segmentation
 from .styling import ClassStylePostProcessor
 
 ICON = str(Path(__file__).parent / "icons" / "s5geo.svg")
@@ -184,7 +186,7 @@ class SegmentLandCover(QgsProcessingAlgorithm):
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        lib = require_s5geo()
+        installed_s5geo()
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         scene = raster_file(layer)
         model = self.parameterAsFile(parameters, self.MODEL, context) or None
@@ -208,35 +210,25 @@ class SegmentLandCover(QgsProcessingAlgorithm):
 
         feedback.pushInfo(f"Scene: {scene}")
         feedback.pushInfo(f"Model: {model or 'bundled default'}")
-        try:
-            result = lib.segment_scene(
-                scene,
-                out_raster=raster_out,
-                out_vector=vector_out,
-                model=model,
-                bounds=bounds,
-                tile_size=tile_size,
-                overlap=overlap,
-                batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-                providers=PROVIDER_CHOICES[execution][1],
-                min_area_m2=self.parameterAsDouble(parameters, self.MIN_AREA, context),
-                simplify_m=self.parameterAsDouble(parameters, self.SIMPLIFY, context),
-                overwrite=True,  # Processing asks before overwriting a file the analyst picked
-                progress=progress_reporter(feedback),
-            )
-        except lib.Cancelled:
-            raise QgsProcessingException("Cancelled: no output was written.") from None
-        except lib.UserError as exc:
-            raise QgsProcessingException(str(exc)) from None
-        if feedback.isCanceled():
-            raise QgsProcessingException("Cancelled.")
-        prediction = result.prediction
-        for warning in prediction.warnings:
+        kwargs = {
+            "out_raster": raster_out,
+            "out_vector": vector_out,
+            "model": model,
+            "bounds": bounds,
+            "tile_size": tile_size,
+            "overlap": overlap,
+            "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            "providers": PROVIDER_CHOICES[execution][1],
+            "min_area_m2": self.parameterAsDouble(parameters, self.MIN_AREA, context),
+            "simplify_m": self.parameterAsDouble(parameters, self.SIMPLIFY, context),
+            "overwrite": True,  # Processing asks before overwriting a file the analyst picked
+        }
+        done = run_segmentation(scene, kwargs, feedback)
+        for warning in done["warnings"]:
             feedback.pushWarning(warning)
         feedback.pushInfo(
-            f"Segmented {prediction.width} x {prediction.height} pixels in {result.seconds:.1f} s"
-            f" on {prediction.provider}"
-            f" ({prediction.windows_run} tiles of {prediction.tile_size} px)."
+            f"Segmented {done['width']} x {done['height']} pixels in {done['seconds']:.1f} s"
+            f" on {done['provider']} ({done['tiles']} tiles of {done['tile_size']} px)."
         )
 
         for path in (raster_out, vector_out):

@@ -1,9 +1,10 @@
-"""The plugin's only door to the s5geo library, and the adapters between it and QGIS.
+"""Where the plugin meets the s5geo library inside QGIS's own process.
 
-s5geo is imported when a job runs, never when QGIS loads the plugin: a QGIS whose Python lacks
+s5geo is imported when it is needed, never when QGIS loads the plugin: a QGIS whose Python lacks
 s5geo still starts, lists the algorithm and explains how to install the library, instead of
-showing an import traceback at startup. Every message meant for the analyst is a
-:class:`ReadableError`; the algorithm and the dialogs show its text, never a traceback.
+showing an import traceback at startup. Segmentation itself runs in a child process (see
+worker.py); here the plugin only reads models and layers. Every message meant for the analyst is
+a :class:`ReadableError`; the algorithm and the dialogs show its text, never a traceback.
 """
 
 from __future__ import annotations
@@ -16,14 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qgis.core import QgsProcessingFeedback, QgsProviderRegistry, QgsRasterLayer
+from qgis.core import QgsProviderRegistry, QgsRasterLayer
 
 INSTALL_HELP = (
     "The s5geo Python package is not installed in the Python that QGIS runs "
-    "(Python {version}, {prefix}). Install it there, for example with "
-    "`/usr/bin/python3 -m pip install --user s5geo` on Debian/Ubuntu, or start QGIS from a "
-    "virtual environment created with --system-site-packages that has s5geo installed; "
-    "then restart QGIS. See docs/QGIS.md. ({detail})"
+    "(Python {version}, {prefix}). Install it there, for example on Debian/Ubuntu with "
+    '`/usr/bin/python3 -m pip install --user --break-system-packages "numpy<2" s5geo`, '
+    "then restart QGIS. docs/QGIS.md describes the other ways (a virtual environment, Windows, "
+    "macOS)."
+)
+BROKEN_HELP = (
+    "s5geo {s5_version} is installed in QGIS's Python ({location}) but the plugin cannot use it: "
+    "{detail}. Install a matching s5geo and its dependencies (pip install --upgrade s5geo), then "
+    "restart QGIS."
 )
 
 
@@ -37,44 +43,48 @@ class S5geoMissing(ReadableError):
 
 @dataclass(frozen=True)
 class Library:
-    """The parts of s5geo the plugin uses, resolved once by :func:`require_s5geo`."""
+    """The parts of s5geo the plugin uses in QGIS's own process (to describe models)."""
 
-    segment_scene: Callable[..., Any]
     load_model: Callable[..., Any]
     default_model_path: Callable[[], Any]
-    check_scene_fits: Callable[[Any, str], None]  # (model info, scene path)
     UserError: type[Exception]
-    Cancelled: type[Exception]
+
+
+def installed_s5geo() -> Any:
+    """The s5geo package, or :class:`S5geoMissing` saying how to install it into QGIS's Python."""
+    try:
+        import s5geo
+    except ImportError:
+        raise S5geoMissing(
+            INSTALL_HELP.format(version=platform.python_version(), prefix=sys.prefix)
+        ) from None
+    return s5geo
+
+
+def broken_install(detail: str) -> S5geoMissing:
+    """The error for an s5geo that is installed but unusable (too old, a dependency missing)."""
+    s5geo = installed_s5geo()
+    location = Path(s5geo.__file__).parent
+    return S5geoMissing(
+        BROKEN_HELP.format(s5_version=s5geo.__version__, location=location, detail=detail)
+    )
 
 
 def require_s5geo() -> Library:
-    """Import the deployment part of s5geo, or raise :class:`S5geoMissing` saying how to get it."""
+    """Import the model-reading part of s5geo, or raise :class:`S5geoMissing` saying why not."""
+    installed_s5geo()
     try:
-        from s5geo.errors import Cancelled, UserError
-        from s5geo.infer import check_scene_fits, default_model_path, load_model
-        from s5geo.io.scene import open_scene
-        from s5geo.segment import segment_scene
-    except ImportError as exc:
-        raise S5geoMissing(
-            INSTALL_HELP.format(version=platform.python_version(), prefix=sys.prefix, detail=exc)
-        ) from None
-
-    def check_file_fits(info: Any, path: str) -> None:
-        with open_scene(path) as ds:
-            check_scene_fits(info, ds, Path(path).name)
-
+        from s5geo.errors import UserError
+        from s5geo.infer import default_model_path, load_model
+    except ImportError as exc:  # an old s5geo, or a dependency (onnxruntime...) missing
+        raise broken_install(str(exc)) from None
     return Library(
-        segment_scene=segment_scene,
-        load_model=load_model,
-        default_model_path=default_model_path,
-        check_scene_fits=check_file_fits,
-        UserError=UserError,
-        Cancelled=Cancelled,
+        load_model=load_model, default_model_path=default_model_path, UserError=UserError
     )
 
 
 def s5geo_problem() -> str | None:
-    """Why s5geo cannot be used in this QGIS, or None when it can (checked without side effects)."""
+    """Why s5geo cannot be used in this QGIS, or None when it can."""
     try:
         require_s5geo()
     except S5geoMissing as exc:
@@ -102,24 +112,3 @@ def raster_file(layer: QgsRasterLayer | None) -> str:
     if not path.startswith("/vsi") and not os.path.isfile(path):
         raise ReadableError(f"Layer '{layer.name()}' points to {path}, which is not a file.")
     return path
-
-
-def progress_reporter(feedback: QgsProcessingFeedback | None) -> Callable[[Any], bool]:
-    """A progress callback for :func:`segment_scene` that drives a Processing feedback.
-
-    The fraction becomes the progress bar, each new stage one line of progress text, and the
-    callback answers False once the analyst pressed Cancel, which makes s5geo stop and remove
-    its partial outputs.
-    """
-    stage: list[str] = []
-
-    def report(progress: Any) -> bool:
-        if feedback is None:
-            return True
-        if not stage or stage[-1] != progress.stage:
-            stage.append(progress.stage)
-            feedback.setProgressText(progress.message or str(progress.stage))
-        feedback.setProgress(100.0 * float(progress.fraction))
-        return not feedback.isCanceled()
-
-    return report

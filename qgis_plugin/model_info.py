@@ -52,8 +52,9 @@ def model_report(model_path: str | None, layer: QgsRasterLayer | None) -> ModelR
     verdict = ""
     if layer is not None:
         try:
-            lib.check_scene_fits(info, raster_file(layer))
-        except (ReadableError, lib.UserError) as exc:
+            raster_file(layer)
+            check_bands(info.bands, layer)
+        except ReadableError as exc:
             fits = False
             verdict = (
                 f"<p style='color:#b00020'><b>Does not fit '{_e(layer.name())}'</b>: {_e(exc)}</p>"
@@ -78,6 +79,15 @@ def model_report(model_path: str | None, layer: QgsRasterLayer | None) -> ModelR
         f"<table cellspacing='2'><tr><th>id</th><th></th><th>class</th></tr>{rows}</table>"
     )
     return ModelReport(html=body, fits=fits)
+
+
+def check_bands(bands: tuple[int, ...], layer: QgsRasterLayer) -> None:
+    """Refuse a layer that lacks a band the model reads (the check s5geo makes before a run)."""
+    if any(b > layer.bandCount() for b in bands):
+        raise ReadableError(
+            f"'{layer.name()}' has {layer.bandCount()} band(s) but the model reads bands "
+            f"{', '.join(map(str, bands))} (it needs {len(bands)})"
+        )
 
 
 def _e(value: object) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,6 @@ pytest.importorskip("qgis.core")
 import processing
 from qgis.core import (
     QgsApplication,
-    QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeedback,
     QgsProject,
@@ -164,14 +165,29 @@ def test_wrong_band_count_is_a_readable_error(
 def test_missing_s5geo_is_a_readable_error(
     provider: Any, scene_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "s5geo.segment", None)  # what an absent install looks like
+    monkeypatch.setitem(sys.modules, "s5geo", None)  # what a QGIS without s5geo looks like
     with pytest.raises(QgsProcessingException, match="not installed") as raised:
         processing.run(
-            ALGORITHM_ID,
-            {"INPUT": str(scene_path), "OUTPUT_RASTER": str(tmp_path / "lc.tif")},
-            context=QgsProcessingContext(),
+            ALGORITHM_ID, {"INPUT": str(scene_path), "OUTPUT_RASTER": str(tmp_path / "lc.tif")}
         )
-    assert "pip install" in str(raised.value)
+    assert "pip install" in str(raised.value) and "Traceback" not in str(raised.value)
+    assert not (tmp_path / "lc.tif").exists()
+
+
+def test_worker_without_s5geo_reports_it(plugin_path: Path) -> None:
+    """The child process says plainly when it cannot import s5geo (Debian's Python has none)."""
+    from s5geo_plugin.runner import WORKER
+
+    done = subprocess.run(
+        ["/usr/bin/python3", "-I", str(WORKER)],
+        input='{"scene": "scene.tif", "kwargs": {}}\n',
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    final = json.loads(done.stdout.splitlines()[-1])
+    assert final["kind"] == "missing" and "s5geo" in final["error"]
+    assert done.returncode != 0
 
 
 def test_unreadable_layer_is_refused(provider: Any, tmp_path: Path) -> None:
