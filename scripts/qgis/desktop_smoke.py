@@ -29,6 +29,8 @@ def finish(status: str) -> None:
 
 
 def screenshot() -> None:
+    if "status" in report:  # the canvas may redraw more than once
+        return
     try:
         iface.mainWindow().grab().save(str(OUT / "qgis-window.png"))
         iface.mapCanvas().saveAsImage(str(OUT / "map.png"))
@@ -36,6 +38,14 @@ def screenshot() -> None:
     except Exception:
         report["error"] = traceback.format_exc()
         finish("error")
+
+
+def zoom() -> None:
+    """Zoom once the window has its final size, then take the screenshots after the redraw."""
+    canvas = iface.mapCanvas()
+    canvas.mapCanvasRefreshed.connect(lambda: QTimer.singleShot(1000, screenshot))
+    canvas.setExtent(QgsRectangle(487000, 5207000, 488000, 5207750))
+    canvas.refresh()
 
 
 def run() -> None:
@@ -57,10 +67,7 @@ def run() -> None:
             for layer in QgsProject.instance().mapLayers().values()
             if layer.source().split("|")[0] in files
         }
-        scene.setOpacity(0.0)
-        iface.mapCanvas().setExtent(QgsRectangle(487000, 5207000, 488000, 5207750))
-        iface.mapCanvas().refresh()
-        iface.mapCanvas().mapCanvasRefreshed.connect(lambda: QTimer.singleShot(1000, screenshot))
+        QTimer.singleShot(1500, zoom)
     except Exception:
         report["error"] = traceback.format_exc()
         finish("error")

@@ -31,7 +31,7 @@ export PATH="$VENV/bin:/usr/bin:/bin:$PATH"
 unset QT_QPA_PLATFORM VIRTUAL_ENV
 
 timeout 300 xvfb-run -a -s "-screen 0 1400x900x24" \
-    qgis --noversioncheck --nologo --skipbadlayers --profiles-path "$scratch" \
+    qgis --noversioncheck --nologo --profiles-path "$scratch" \
     --code "$ROOT/scripts/qgis/desktop_smoke.py" > "$S5GEO_SMOKE_OUT/qgis.log" 2>&1 || true
 
 if ! grep -q '"status": "ok"' "$S5GEO_SMOKE_OUT/report.json" 2>/dev/null; then
