@@ -15,8 +15,15 @@ pytest.importorskip("qgis.core")
 import processing
 from qgis.core import (
     QgsApplication,
+    QgsProcessingAlgorithm,
     QgsProcessingException,
     QgsProcessingFeedback,
+    QgsProcessingModelAlgorithm,
+    QgsProcessingModelChildAlgorithm,
+    QgsProcessingModelChildParameterSource,
+    QgsProcessingModelOutput,
+    QgsProcessingModelParameter,
+    QgsProcessingParameterRasterLayer,
     QgsProject,
     QgsRasterLayer,
     QgsRectangle,
@@ -40,6 +47,8 @@ def test_provider_registers(provider: Any) -> None:
     assert {"INPUT", "MODEL", "EXTENT", "MIN_AREA", "SIMPLIFY", "TILE_SIZE", "OVERLAP"} <= names
     assert {"BATCH_SIZE", "OUTPUT_RASTER", "OUTPUT_VECTOR"} <= names
     assert provider.supportedOutputVectorLayerExtensions() == ["gpkg"]
+    assert alg.flags() & QgsProcessingAlgorithm.FlagCanCancel
+    assert alg.flags() & QgsProcessingAlgorithm.FlagSupportsBatch
 
 
 def test_full_scene_gives_valid_layers_with_model_classes(
@@ -196,3 +205,31 @@ def test_unreadable_layer_is_refused(provider: Any, tmp_path: Path) -> None:
             ALGORITHM_ID,
             {"INPUT": str(tmp_path / "missing.tif"), "OUTPUT_RASTER": str(tmp_path / "x.tif")},
         )
+
+
+def test_runs_inside_a_graphical_model(provider: Any, scene_path: Path, tmp_path: Path) -> None:
+    """The algorithm as one step of a Processing model (what the graphical modeler builds)."""
+    model = QgsProcessingModelAlgorithm("segment", "tests")
+    model.addModelParameter(
+        QgsProcessingParameterRasterLayer("scene", "Scene"), QgsProcessingModelParameter("scene")
+    )
+    step = QgsProcessingModelChildAlgorithm(ALGORITHM_ID)
+    step.setChildId("seg")
+    step.addParameterSources(
+        "INPUT", [QgsProcessingModelChildParameterSource.fromModelParameter("scene")]
+    )
+    xmin, ymin, xmax, ymax = SMALL_EXTENT
+    extent = f"{xmin},{xmax},{ymin},{ymax} [EPSG:26914]"
+    step.addParameterSources(
+        "EXTENT", [QgsProcessingModelChildParameterSource.fromStaticValue(extent)]
+    )
+    output = QgsProcessingModelOutput("landcover")
+    output.setChildId("seg")
+    output.setChildOutputName("OUTPUT_RASTER")
+    step.setModelOutputs({"landcover": output})
+    model.addChildAlgorithm(step)
+    out_tif = tmp_path / "model.tif"
+    result = processing.run(model, {"scene": str(scene_path), "seg:landcover": str(out_tif)})
+    assert result["seg:landcover"] == str(out_tif)
+    raster = QgsRasterLayer(str(out_tif), "model")
+    assert raster.isValid() and (raster.width(), raster.height()) == (200, 150)
