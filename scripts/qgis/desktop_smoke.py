@@ -63,7 +63,7 @@ def run() -> None:
         )
         files = {str(v) for v in result.values()}
         report["layers"] = {
-            layer.name(): layer.renderer().type()
+            Path(layer.source().split("|")[0]).name: layer.renderer().type()
             for layer in QgsProject.instance().mapLayers().values()
             if layer.source().split("|")[0] in files
         }

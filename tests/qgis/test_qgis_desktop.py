@@ -29,5 +29,8 @@ def test_desktop_qgis_shows_styled_result(scene_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads((out / "report.json").read_text())
     assert "s5geo_plugin" in report["plugins"]
-    assert "paletted" in report["layers"].values()
+    assert report["layers"] == {
+        "landcover.tif": "paletted",
+        "landcover.gpkg": "categorizedSymbol",
+    }
     assert (out / "qgis-window.png").stat().st_size > 10_000

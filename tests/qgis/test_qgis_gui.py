@@ -160,3 +160,28 @@ def test_model_info_reports_classes_provider_and_fit(
     dialog.model_widget.setFilePath(str(tmp_path / "missing.onnx"))
     assert "no such file" in dialog.report.toPlainText()
     dialog.close()
+
+
+def test_segment_dialog_cancel_leaves_nothing(
+    provider: Any,
+    qgis_iface: Any,
+    qgis_new_project: QgsProject,
+    scene_path: Path,
+    tmp_path: Path,
+    wait_for: Callable[..., list[Any]],
+) -> None:
+    from s5geo_plugin.segment_dialog import SegmentDialog
+
+    scene = QgsRasterLayer(str(scene_path), "naip")
+    qgis_new_project.addMapLayer(scene)
+    dialog = SegmentDialog(qgis_iface)
+    dialog.layer_combo.setLayer(scene)
+    dialog.folder_widget.setFilePath(str(tmp_path))
+    dialog.run()
+    dialog.cancel()
+    (layers,) = wait_for(dialog.runFinished)
+    assert layers == []
+    assert any("Cancelled" in item.text() for item in dialog.message_bar.items())
+    assert list(tmp_path.iterdir()) == []
+    assert set(qgis_new_project.mapLayers()) == {scene.id()}
+    dialog.close()
