@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
+from subprocess import PIPE
 from typing import IO, Any
 
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
@@ -64,48 +65,50 @@ def run_segmentation(
     Returns the child's result summary; raises :class:`ReadableError` for problems the analyst
     can fix and ``QgsProcessingException`` for a cancelled run or a failure of s5geo itself.
     """
+    command = [python_executable(), "-u", str(WORKER)]
+    # Nested, not one parenthesized with-statement: QGIS 3.22 may embed Python 3.9.
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as stderr:
-        child = subprocess.Popen(
-            [python_executable(), "-u", str(WORKER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            encoding="utf-8",
-            env=child_environment(),
-        )
-        assert child.stdin is not None and child.stdout is not None
-        child.stdin.write(json.dumps({"scene": scene, "kwargs": kwargs}) + "\n")
-        child.stdin.flush()
-        stop_watch = threading.Event()
-        watcher = threading.Thread(
-            target=_pass_cancel_on, args=(feedback, child.stdin, stop_watch), daemon=True
-        )
-        watcher.start()
-        try:
-            final = _relay(child.stdout, feedback)
-            status = child.wait()
-        finally:
-            stop_watch.set()
-            watcher.join()
-            if child.poll() is None:
-                child.kill()
-                child.wait()
+        with subprocess.Popen(
+            command, stdin=PIPE, stdout=PIPE, stderr=stderr, text=True, env=child_environment()
+        ) as child:
+            final, status = _follow(child, {"scene": scene, "kwargs": kwargs}, feedback)
         stderr.seek(0)
         details = stderr.read().strip()
     return _outcome(final, status, details, feedback)
 
 
+def _follow(
+    child: subprocess.Popen[str], job: dict[str, Any], feedback: QgsProcessingFeedback
+) -> tuple[dict[str, Any] | None, int]:
+    """Send the job, relay the child's progress and Cancel; return its final message and status."""
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(json.dumps(job) + "\n")
+    child.stdin.flush()
+    stop_watch = threading.Event()
+    watcher = threading.Thread(
+        target=_pass_cancel_on, args=(feedback, child.stdin, stop_watch), daemon=True
+    )
+    watcher.start()
+    try:
+        final = _relay(child.stdout, feedback)
+        return final, child.wait()
+    finally:
+        stop_watch.set()
+        watcher.join()
+        if child.poll() is None:
+            child.kill()
+
+
 def _pass_cancel_on(feedback: QgsProcessingFeedback, stdin: IO[str], stop: threading.Event) -> None:
     """Tell the child to stop as soon as the analyst presses Cancel (checked 5 times a second)."""
-    while not stop.wait(0.2):
-        if feedback.isCanceled():
-            try:
-                stdin.write("cancel\n")
-                stdin.flush()
-            except (BrokenPipeError, OSError, ValueError):
-                pass  # the child has already finished
+    while not feedback.isCanceled():
+        if stop.wait(0.2):
             return
+    try:
+        stdin.write("cancel\n")
+        stdin.flush()
+    except (BrokenPipeError, OSError, ValueError):
+        pass  # the child has already finished
 
 
 def _relay(stdout: IO[str], feedback: QgsProcessingFeedback) -> dict[str, Any] | None:

@@ -138,8 +138,10 @@ def file_of(layer: Any) -> str:
 
 
 def test_cancel_leaves_no_output(provider: Any, scene_path: Path, tmp_path: Path) -> None:
+    # Cancelled before the child has predicted anything: the bundled model is so quick that a
+    # Cancel pressed at the first progress report may arrive after the run has finished.
     feedback = QgsProcessingFeedback()
-    feedback.progressChanged.connect(lambda p: feedback.cancel() if p > 0 else None)
+    feedback.cancel()
     with pytest.raises(QgsProcessingException, match="Cancelled"):
         processing.run(
             ALGORITHM_ID,
