@@ -6,7 +6,7 @@ checkpoint stores everything needed to rebuild it:
 - ``smp:<Arch>:<encoder>`` (``Arch`` = ``Unet`` or ``FPN``): a segmentation_models_pytorch
   encoder-decoder, random init (``encoder_weights=None``: nothing is downloaded). ``decoder_channels``
   sets the decoder width ``c``: U-Net decoder blocks ``(8c, 4c, 2c, c, c/2)``, FPN pyramid ``c`` and
-  segmentation branch ``c/2``.
+  segmentation branch ``c/2`` (rounded down to a multiple of 32, at least 32).
 - ``timm:<backbone>``: any timm CNN with s5geo's UperNet head (:func:`s5geo.models.build_model`).
 
 :data:`STUDENTS` names the presets measured in docs/DISTILL.md. All return logits ``[N, K, H, W]``
@@ -65,9 +65,9 @@ def build_smp(cfg: ModelConfig) -> nn.Module:
     if arch == "Unet":
         widths = [max(4, c * 2**i) for i in (3, 2, 1, 0)] + [max(4, c // 2)]
         return smp.Unet(decoder_channels=widths, **common)
-    return smp.FPN(
+    return smp.FPN(  # its GroupNorm(32, .) needs a segmentation width that is a multiple of 32
         decoder_pyramid_channels=c,
-        decoder_segmentation_channels=max(4, c // 2),
+        decoder_segmentation_channels=max(32, c // 2 // 32 * 32),
         decoder_dropout=cfg.dropout,
         **common,
     )

@@ -1,0 +1,86 @@
+"""``s5geo distill``: one run folder per run, the method's stages, a summary of every stage.
+
+The run folder ``<train.out_dir>/<run_name>`` holds ``config.yaml`` (the resolved recipe),
+``run.json`` (seed, versions, sessions), one folder per stage (see :mod:`s5geo.distill.stage`),
+``soft/`` (soft labels of each labelling pass) and ``summary.csv``/``summary.json`` (val and test
+mIoU of every finished stage). A folder that already exists is continued only with ``resume``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from s5geo.distill.config import DistillConfig
+from s5geo.errors import UserError
+
+
+def run_dir_for(cfg: DistillConfig, config_path: Path) -> Path:
+    """``out_dir/run_name``, the name defaulting to ``<config stem>_seed<seed>``."""
+    name = cfg.train.run_name or f"{config_path.stem}_seed{cfg.train.seed}"
+    return Path(cfg.train.out_dir) / name
+
+
+def write_summary(run: Path, stages: tuple[str, ...]) -> list[dict[str, Any]]:
+    """``summary.csv``/``summary.json``: one row per finished stage, in method order."""
+    rows = []
+    for name in stages:
+        path = run / name / "stage.json"
+        if not path.is_file():
+            continue
+        m = json.loads(path.read_text())
+        rows.append({
+            "stage": name, "model": m["model"], "parameters": m["parameters"], "steps": m["steps"],
+            "val_miou": m["val"]["miou"], "test_miou": m["test"]["miou"],
+            "fit_seconds": m["fit_seconds_this_session"], "checkpoint": m["checkpoint"],
+        })  # fmt: skip
+    (run / "summary.json").write_text(json.dumps(rows, indent=2))
+    if rows:
+        with open(run / "summary.csv", "w", newline="") as fh:
+            writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return rows
+
+
+def distill(
+    cfg: DistillConfig, config_path: Path, stage: str | None = None, resume: bool = False
+) -> Path:
+    """Run the configured method (or only ``stage``) into its run folder; return the folder."""
+    import torch
+    import yaml
+
+    from s5geo.distill.pipelines import PIPELINES, context, stage_names
+    from s5geo.train.runner import versions
+
+    names = stage_names(cfg)
+    if stage is not None and stage not in names:
+        raise UserError(
+            f"unknown stage {stage!r} for {cfg.distill.method}; known: {', '.join(names)}"
+        )
+    run = run_dir_for(cfg, config_path)
+    config_file = run / "config.yaml"
+    resolved = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
+    if config_file.is_file() and not (resume or stage):
+        raise UserError(
+            f"run folder {run} exists: pass --resume to continue it, or set train.run_name"
+        )
+    if config_file.is_file() and config_file.read_text() != resolved:
+        (run / f"config.{int(time.time())}.yaml").write_text(resolved)  # what this session ran
+    run.mkdir(parents=True, exist_ok=True)
+    if not config_file.is_file():
+        config_file.write_text(resolved)
+    torch.set_num_threads(cfg.train.threads)
+    started = time.time()
+    ctx = context(cfg, run, stage)
+    PIPELINES[cfg.distill.method](ctx)
+    rows = write_summary(run, names)
+    record = {"seed": cfg.train.seed, "versions": versions(), "stage": stage,
+              "seconds": round(time.time() - started, 1), "finished": [r["stage"] for r in rows]}  # fmt: skip
+    runs_file = run / "run.json"
+    history = json.loads(runs_file.read_text()) if runs_file.is_file() else []
+    runs_file.write_text(json.dumps([*history, record], indent=2))
+    return run

@@ -1,0 +1,163 @@
+"""Running one stage: Lightning fit in ``<run>/<stage>/``, resume, best checkpoint, scores.
+
+A stage folder holds ``metrics.csv`` (Lightning's CSV log: losses, val mIoU), ``checkpoints/``
+(``last.ckpt`` every ``train.checkpoint_every`` steps, ``best.ckpt`` by val mIoU), ``curves.png``
+and, once finished, ``stage.json`` (val and test scores of the best checkpoint, wall time, size).
+A stage with ``stage.json`` is complete and is not run again; one with ``last.ckpt`` continues.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from s5geo.config import Config, DataConfig, ModelConfig, from_dict
+from s5geo.data.classes import get_class_map
+from s5geo.distill.config import DistillConfig, StageConfig
+from s5geo.distill.data import DistillDataModule, Sample, split_source
+from s5geo.distill.students import build_student
+from s5geo.errors import UserError
+from s5geo.metrics import confusion_matrix, scores
+from s5geo.train.evaluate import percent
+from s5geo.train.inference import predict_probs
+
+
+@dataclass
+class StageResult:
+    """A finished stage: its folder, chosen checkpoint and scores (see ``stage.json``)."""
+
+    name: str
+    checkpoint: Path
+    metrics: dict[str, Any]
+
+
+def load_net(checkpoint: Path) -> tuple[nn.Module, Config]:
+    """Network (eval mode) and run config of a stage checkpoint (students of any kind)."""
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise UserError(f"cannot read checkpoint {checkpoint}: {exc}") from None
+    cfg = from_dict(Config, ckpt["hyper_parameters"]["config"])
+    net = build_student(cfg.model)
+    net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+    return net.eval(), cfg
+
+
+@torch.no_grad()
+def evaluate_net(net: nn.Module, data: DataConfig, split: str, tile: int) -> dict[str, Any]:
+    """Scores (percent) of ``net`` on the whole images of ``split``, as s5geo evaluate computes."""
+    class_map = get_class_map(data.class_map)
+    k = class_map.num_classes
+    source = split_source(data, split)
+    mean = torch.tensor(data.mean).view(-1, 1, 1)
+    std = torch.tensor(data.std).view(-1, 1, 1)
+    cm = np.zeros((k, k), dtype=np.int64)
+    net.eval()
+    for i in range(len(source)):
+        sample = source[i]
+        x = (sample["image"].float() / data.input_scale - mean) / std
+        pred = predict_probs(net, x, k, tile=tile).argmax(0)
+        cm += confusion_matrix(sample["mask"].numpy(), pred.numpy(), k, class_map.ignore_index)
+    result = percent(scores(cm), list(class_map.names))
+    result["confusion"] = cm.tolist()
+    return result
+
+
+def finished(stage_dir: Path) -> StageResult | None:
+    """The result of a completed stage, or None."""
+    path = stage_dir / "stage.json"
+    if not path.is_file():
+        return None
+    metrics = json.loads(path.read_text())
+    return StageResult(stage_dir.name, Path(metrics["checkpoint"]), metrics)
+
+
+def fit_stage(
+    cfg: DistillConfig,
+    stage_dir: Path,
+    model: ModelConfig,
+    stage: StageConfig,
+    labeled: Sequence[Sample],
+    unlabeled: Sequence[Sample],
+    init: dict[str, torch.Tensor] | None = None,
+) -> StageResult:
+    """Train one stage (or continue it from ``last.ckpt``); score its best checkpoint."""
+    import lightning as L
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    from s5geo.distill.module import DistillModule
+    from s5geo.train.plots import plot_curves
+
+    done = finished(stage_dir)
+    if done is not None:
+        return done
+    t = cfg.train
+    name = stage_dir.name
+    run_cfg = cfg.stage_run_config(model, stage, name)
+    ignore = get_class_map(cfg.data.class_map).ignore_index
+    module = DistillModule(run_cfg.to_dict(), asdict(stage), asdict(cfg.distill.contrast), ignore)
+    ckpt_dir = stage_dir / "checkpoints"
+    last_ckpt = ckpt_dir / "last.ckpt"
+    resume = last_ckpt if last_ckpt.is_file() else None
+    if init is not None and resume is None:
+        module.net.load_state_dict(init)
+    data = DistillDataModule(
+        cfg.data, labeled, unlabeled, stage.steps, stage.batch_size, t.num_workers
+    )
+    L.seed_everything(t.seed, workers=True)
+    trainer = L.Trainer(
+        default_root_dir=stage_dir,
+        max_steps=stage.steps,
+        max_epochs=-1,
+        val_check_interval=min(t.val_every, stage.steps),
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        accelerator=t.accelerator,
+        devices=1,
+        precision=t.precision,  # type: ignore[arg-type]
+        logger=CSVLogger(stage_dir, name="", version=""),
+        callbacks=[
+            ModelCheckpoint(
+                dirpath=ckpt_dir,
+                every_n_train_steps=t.checkpoint_every,
+                save_last=True,
+                save_top_k=0,
+            ),
+            ModelCheckpoint(
+                dirpath=ckpt_dir, filename="best", monitor="val/miou", mode="max", save_top_k=1
+            ),
+        ],  # fmt: skip
+        log_every_n_steps=max(1, min(10, stage.steps // 4)),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
+    started = time.time()
+    trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
+    seconds = time.time() - started
+    if (stage_dir / "metrics.csv").is_file():
+        plot_curves(stage_dir / "metrics.csv", stage_dir / "curves.png")
+    best = ckpt_dir / "best.ckpt"
+    chosen = best if best.is_file() else last_ckpt
+    net, _ = load_net(chosen)
+    metrics: dict[str, Any] = {
+        "stage": name,
+        "checkpoint": str(chosen),
+        "model": model.name,
+        "parameters": sum(p.numel() for p in net.parameters()),
+        "steps": stage.steps,
+        "fit_seconds_this_session": round(seconds, 1),
+        "resumed": resume is not None,
+        "val": evaluate_net(net, cfg.data, cfg.data.split_val, t.eval_tile),
+        "test": evaluate_net(net, cfg.data, cfg.data.split_test, t.eval_tile),
+    }
+    (stage_dir / "stage.json").write_text(json.dumps(metrics, indent=2))
+    return StageResult(name, chosen, metrics)
