@@ -7,7 +7,9 @@ and turns :class:`s5geo.errors.UserError` into one ``error:`` line and exit stat
 from __future__ import annotations
 
 import importlib
+import signal
 import sys
+from types import FrameType
 
 import typer
 
@@ -35,30 +37,38 @@ for _name in _COMMAND_MODULES:
     _module.register(app)
 
 
+def _interrupt_on_signals() -> None:
+    """Ctrl-C and kill (SIGTERM) raise KeyboardInterrupt, so partial outputs are cleaned up.
+
+    SIGINT is reset explicitly because a process started in the background by a shell inherits
+    it ignored.
+    """
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, interrupt)
+
+
 def run() -> None:
-    """Console-script entry point: user errors exit 2 with one line, cancellation exits 130."""
+    """Console-script entry point: user errors exit 2 with one line, interruption exits 130.
+
+    typer runs standalone, so usage errors get click's usual message and exit status 2, and
+    KeyboardInterrupt becomes exit status 130; s5geo's own errors pass through it untouched.
+    """
+    _interrupt_on_signals()
     try:
-        app(standalone_mode=False)
+        app()
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(2)
     except Cancelled:
         print("error: cancelled; no output was written", file=sys.stderr)
         sys.exit(130)
-    except KeyboardInterrupt:
-        print("error: interrupted; no output was written", file=sys.stderr)
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        print("error: aborted", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:  # click's usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+    except SystemExit as exc:
+        if exc.code == 130:
+            print("error: interrupted; no output was written", file=sys.stderr)
         raise
 
 

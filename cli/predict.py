@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 import typer
 from rich.table import Table
@@ -20,15 +18,6 @@ Example:
 writes landcover.gpkg (polygons) and landcover.tif (class raster, COG) with the bundled model.
 Use --out landcover.tif for a raster-only run, --model to use your own ONNX model.
 """
-
-
-def _interrupt_on_sigterm() -> None:
-    """Turn SIGTERM (kill) into KeyboardInterrupt so partial outputs are cleaned up."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, handler)
 
 
 def _parse_extent(extent: str | None) -> tuple[float, float, float, float] | None:
@@ -71,9 +60,9 @@ def predict(
     from s5geo.cli.progress import progress_bar, stderr
 
     from s5geo.infer import load_model
+    from s5geo.infer.runtime import short_name
     from s5geo.segment import segment_scene
 
-    _interrupt_on_sigterm()
     suffix = out.suffix.lower()
     if suffix in (".tif", ".tiff"):
         if raster is not None:
@@ -89,10 +78,7 @@ def predict(
         raise UserError("--min-area and --simplify apply to polygons: use --out NAME.gpkg")
     chosen = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
     m = load_model(model, chosen)
-    if not quiet:
-        stderr.print(f"model: {m.path.name} ({m.info.architecture or 'unnamed'}); "
-                     f"execution provider: {m.provider}")  # fmt: skip
-    with progress_bar(quiet) as bar:
+    with progress_bar(quiet, label=f"({short_name(m.provider)})") as bar:
         result = segment_scene(
             scene,
             out_raster=out_raster,
@@ -113,6 +99,11 @@ def predict(
     if quiet:
         return
     pred = result.prediction
+    stderr.print(
+        f"model: {m.path.name} ({m.info.architecture or 'unnamed'}); "
+        f"execution provider: {m.provider}",
+        soft_wrap=True,
+    )
     for warning in pred.warnings:
         stderr.print(f"[yellow]warning:[/] {warning}")
     total = sum(pred.class_pixels.values()) or 1

@@ -36,7 +36,12 @@ from s5geo.io.raster import (
     write_class_cog,
     write_confidence_cog,
 )
-from s5geo.io.scene import ground_sample_distance_m, open_scene, read_window
+from s5geo.io.scene import (
+    ground_sample_distance_m,
+    open_scene,
+    read_window,
+    validity_from_data,
+)
 from s5geo.modelfile import ModelInfo
 
 # Resample to the model's ground sample distance only when the scene's differs by more than this
@@ -150,6 +155,8 @@ def _batches(
     gain = (1.0 / (info.input_scale * std))[:, None, None]
     offset = (-np.asarray(info.mean, np.float32) / std)[:, None, None]
     full_weight = blend_weights(plan.size)
+    validity = validity_from_data(ds, bands)
+    raw_empty = np.zeros((len(bands), 0, 0), np.float32)
     keys: list[tuple[int, int]] = []
     shapes: list[tuple[int, int, int, int]] = []
     weights: list[np.ndarray] = []
@@ -157,18 +164,23 @@ def _batches(
     data = np.zeros((batch_size, len(bands), tile, tile), np.float32)
     for r, c, win in plan.windows():
         h, w = int(win.height), int(win.width)
-        valid = ds.dataset_mask(window=win) > 0
+        if scale == 1.0:
+            mh, mw = h, w
+            raw = read_window(ds, win, bands)
+            valid = validity(win, raw)
+        else:
+            mh, mw = min(tile, round(h / scale)), min(tile, round(w / scale))
+            valid = ds.dataset_mask(window=win) > 0
+            raw = read_window(ds, win, bands, out_shape=(mh, mw)) if valid.any() else raw_empty
         if not valid.any():
             skipped.append((r, c))
             continue
         if scale == 1.0:
-            mh, mw, model_valid = h, w, valid
+            model_valid = valid
         else:
-            mh, mw = min(tile, round(h / scale)), min(tile, round(w / scale))
             rows = (np.arange(mh) * h // mh)[:, None]
             cols = (np.arange(mw) * w // mw)[None, :]
             model_valid = valid[rows, cols]  # nearest-neighbour mask on the model grid
-        raw = read_window(ds, win, bands, out_shape=None if scale == 1.0 else (mh, mw))
         i = len(keys)
         slot = data[i]
         slot.fill(0.0)  # padding and nodata sit at the band mean after normalisation

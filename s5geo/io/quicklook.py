@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import rasterio
 import rasterio.shutil
 from rasterio.enums import Resampling
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 
@@ -24,10 +26,12 @@ def write_quicklook(class_raster: Path, out_png: Path, max_side: int = 1024) -> 
     # PNG is a copy-only GDAL driver: build the image in memory, then copy it out. PAM is off so no
     # .aux.xml sidecar appears next to the PNG.
     with (
+        warnings.catch_warnings(),
         rasterio.Env(GDAL_PAM_ENABLED="NO"),
         MemoryFile() as mem,
         mem.open(driver="GTiff", width=w, height=h, count=1, dtype="uint8") as tmp,
     ):
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a picture, not a map
         tmp.write(data, 1)
         tmp.write_colormap(1, cmap)
         rasterio.shutil.copy(tmp, out_png, driver="PNG")

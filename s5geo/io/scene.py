@@ -7,7 +7,7 @@ mask says: a nodata value, an internal mask band, or an alpha band.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +163,24 @@ def read_window(
         out_dtype="float32",
         resampling=Resampling.bilinear,
     )
+
+
+def validity_from_data(
+    ds: rasterio.DatasetReader, bands: tuple[int, ...]
+) -> Callable[[Window, np.ndarray], np.ndarray]:
+    """A function ``(window, raw) -> valid`` giving a window's validity mask.
+
+    GDAL's dataset mask for a nodata value marks a pixel invalid when every band holds nodata.
+    When the model reads every band of such a scene (or the scene has no mask at all), the mask
+    follows from the pixels already read (``raw``), sparing a second read of the window; alpha and
+    mask bands, or models reading a subset of the bands, ask GDAL.
+    """
+    kind = mask_kind(ds)
+    nodata = ds.nodata
+    if kind == "none":
+        return lambda window, raw: np.ones(raw.shape[1:], bool)
+    if kind == "nodata" and nodata is not None and sorted(bands) == list(range(1, ds.count + 1)):
+        if np.isnan(nodata):
+            return lambda window, raw: ~np.isnan(raw).all(axis=0)
+        return lambda window, raw: (raw != nodata).any(axis=0)
+    return lambda window, raw: ds.dataset_mask(window=window) > 0
