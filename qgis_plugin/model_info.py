@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 
-from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer
+from qgis.core import QgsMapLayerProxyModel, QgsRasterLayer, QgsUnitTypes
 from qgis.gui import QgsFileWidget, QgsMapLayerComboBox
 from qgis.PyQt.QtWidgets import (
     QDialog,
@@ -62,6 +62,11 @@ def model_report(model_path: str | None, layer: QgsRasterLayer | None) -> ModelR
         else:
             fits = True
             verdict = f"<p style='color:#1b5e20'><b>Fits '{_e(layer.name())}'</b>.</p>"
+        unit = QgsUnitTypes.toAbbreviatedString(layer.crs().mapUnits())
+        verdict += (
+            f"<p>Layer: {layer.bandCount()} band(s), "
+            f"{layer.rasterUnitsPerPixelX():g} {_e(unit)} per pixel, {_e(layer.crs().authid())}</p>"
+        )
     rows = "".join(
         f"<tr><td>{cid}</td><td style='background:{info.color(cid)}'>&nbsp;&nbsp;&nbsp;&nbsp;</td>"
         f"<td>{_e(name)}</td></tr>"

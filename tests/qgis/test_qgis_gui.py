@@ -148,6 +148,7 @@ def test_model_info_reports_classes_provider_and_fit(
     report = model_report(None, scene)
     assert report.fits is True
     assert "CPU" in report.html
+    assert "4 band(s), 5 m per pixel, EPSG:26914" in report.html
     for name in model_classes().values():
         assert name in report.html
     mismatch = model_report(None, one_band)
