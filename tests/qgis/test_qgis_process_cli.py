@@ -93,7 +93,7 @@ def test_plugin_zip_installs_as_one_plugin_folder(tmp_path: Path) -> None:
     found = dict(findPlugins(str(tmp_path / "plugins")))
     meta: configparser.ConfigParser = found[PLUGIN_ID]
     general = meta["general"]
-    for key in ("name", "description", "version", "author", "email", "about"):
+    for key in ("name", "description", "version", "author", "about"):
         assert general.get(key), key
     assert general["qgisMinimumVersion"] == "3.22"
     assert general["hasProcessingProvider"] == "yes"
