@@ -12,7 +12,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("distill")
     def distill(
-        config: Path = typer.Argument(..., help="YAML recipe, e.g. configs/distill/sskd_dubai_cpu.yaml"),
+        config: Path = typer.Argument(
+            ..., help="YAML recipe, e.g. configs/distill/sskd_dubai_cpu.yaml"
+        ),
         set_: list[str] = typer.Option(
             [], "--set", help="Override a config key, e.g. --set distill.kd.steps=50 (repeatable)"
         ),

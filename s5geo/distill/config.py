@@ -3,8 +3,8 @@
 ``model`` is the *student*; ``train`` holds the Trainer resources and defaults shared by every
 stage (threads, batch size, val interval, run folder); ``distill`` says which method runs, where
 the teacher checkpoint is, and each stage's schedule and loss weights. Files are read with
-:func:`s5geo.config.load_yaml` (``defaults`` includes) and checked by :func:`s5geo.config.from_dict`,
-so unknown keys and wrong types are errors naming the dotted key.
+:func:`s5geo.config.load_yaml` (``defaults`` includes) and checked by
+:func:`s5geo.config.from_dict`, so unknown keys and wrong types are errors naming the dotted key.
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ class DistillSection:
     """Which method, from which teacher, with which stages."""
 
     method: str = "sskd"
-    teacher: str = "runs/dubai_cpu_seed0/checkpoints/best.ckpt"
+    teacher: str = "runs/dubai/dubai_cpu_seed0/checkpoints/best.ckpt"
     skip: list[str] = field(default_factory=list)  # stage names (or "adapt") not to run
     contrast: ContrastConfig = field(default_factory=ContrastConfig)
     sskd: SSKDConfig = field(default_factory=SSKDConfig)

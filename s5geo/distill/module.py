@@ -18,7 +18,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from s5geo.config import Config, from_dict
 from s5geo.data.augment import strong_photometric
-from s5geo.distill.config import ContrastConfig, StageConfig
+from s5geo.distill.config import ContrastConfig, StageConfig, TermWeights
 from s5geo.distill.losses import PixelContrastLoss, annealed_temperature, weighted_terms
 from s5geo.distill.students import build_student, classifier_of
 from s5geo.metrics import scores
@@ -27,6 +27,9 @@ from s5geo.train.inference import predict_probs
 
 class DistillModule(L.LightningModule):
     """Trains ``net`` (a student, or the teacher during SSKD adaptation) on one stage's loss."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
 
     def __init__(
         self,
@@ -69,16 +72,14 @@ class DistillModule(L.LightningModule):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.net(self.normalise(image))
 
-    def _hard(
-        self, mask: torch.Tensor | None, soft: torch.Tensor, valid: torch.Tensor
-    ) -> torch.Tensor:
-        """Labels where given, else the soft labels' argmax; ignore outside ``valid``."""
-        hard = soft.argmax(1) if mask is None else mask
+    def _pseudo(self, soft: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        """Hard pseudo-labels: the soft labels' argmax, ignore outside ``valid``."""
+        hard = soft.argmax(1)
         return torch.where(valid, hard, torch.full_like(hard, self.ignore_index))
 
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         s = self.stage
-        parts = []  # (prefix, weights, mask or None)
+        parts: list[tuple[str, TermWeights, torch.Tensor | None]] = []  # prefix, weights, mask
         if "image" in batch:
             parts.append(("", s.labeled, batch["mask"]))
         if "u_image" in batch and (s.unlabeled.active() or s.pxl):
@@ -93,7 +94,7 @@ class DistillModule(L.LightningModule):
             n = batch[prefix + "image"].shape[0]
             soft = batch.get(prefix + "soft")
             valid = batch[prefix + "valid"]
-            hard = mask if mask is not None else self._hard(None, soft, valid)  # type: ignore[arg-type]
+            hard = mask if mask is not None else self._pseudo(batch[prefix + "soft"], valid)
             terms = weighted_terms(
                 logits[start : start + n], hard, soft, valid, weights.ce, weights.dice,
                 weights.kl, s.temperature, self.ignore_index,

@@ -111,7 +111,7 @@ class Context:
     def samples(
         self, which: str, folder: Path | None, indices: Sequence[int] | None = None
     ) -> Callable[[], list[Sample]]:
-        """Loader of the ``labeled`` or ``pool`` samples ``indices`` with soft labels of ``folder``."""
+        """Loader of ``labeled``/``pool`` samples ``indices`` with the soft labels of ``folder``."""
         source = self.labeled if which == "labeled" else self.pool
 
         def load() -> list[Sample]:
@@ -138,23 +138,46 @@ def run_sskd(ctx: Context) -> None:
         return load_checkpoint_state(Path(ctx.cfg.distill.teacher))
 
     ref = ctx.label_all("teacher", lambda: ctx.teacher()[0])
-    ft = ctx.stage("adapt_finetune", teacher_model, s.adapt_finetune,
-                   ctx.samples("labeled", ref), ctx.samples("pool", ref), teacher_weights)  # fmt: skip
+    ft = ctx.stage(
+        "adapt_finetune",
+        teacher_model,
+        s.adapt_finetune,
+        ctx.samples("labeled", ref),
+        ctx.samples("pool", ref),
+        teacher_weights,
+    )
     if ft is not None:
         ref = ctx.label_all("adapt_finetune", _net(ft))
-        st = ctx.stage("adapt_selftrain", teacher_model, s.adapt_selftrain,
-                       ctx.samples("labeled", ref), ctx.samples("pool", ref), teacher_weights)  # fmt: skip
+        st = ctx.stage(
+            "adapt_selftrain",
+            teacher_model,
+            s.adapt_selftrain,
+            ctx.samples("labeled", ref),
+            ctx.samples("pool", ref),
+            teacher_weights,
+        )
         if st is not None:
             ref = ctx.label_all("adapted", _net(st))
     student = ctx.cfg.model
-    transfer = ctx.stage("transfer", lambda: student, s.transfer,
-                         ctx.samples("labeled", ref), ctx.samples("pool", ref))  # fmt: skip
+    transfer = ctx.stage(
+        "transfer",
+        lambda: student,
+        s.transfer,
+        ctx.samples("labeled", ref),
+        ctx.samples("pool", ref),
+    )
     if transfer is None:
         if ctx.wanted("refine"):
             raise UserError("the refine stage needs a finished transfer stage")
         return
-    ctx.stage("refine", lambda: student, s.refine, ctx.samples("labeled", None), list,
-              lambda: load_net(transfer.checkpoint)[0].state_dict())  # fmt: skip
+    ctx.stage(
+        "refine",
+        lambda: student,
+        s.refine,
+        ctx.samples("labeled", None),
+        list,
+        lambda: load_net(transfer.checkpoint)[0].state_dict(),
+    )
 
 
 def load_checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
@@ -199,9 +222,12 @@ def run_mckd(ctx: Context) -> None:
     pixels = [int(ctx.pool[i]["image"][0].numel()) for i in range(len(ctx.pool))]
     parts = partition(ctx.pool.names, m.group_regex, pixels)
     (ctx.run / "partitions.txt").write_text(
-        "\n".join(f"{side}: {' '.join(ctx.pool.names[i] for i in idx)}"
-                   for side, idx in zip("AB", parts, strict=True)) + "\n"
-    )  # fmt: skip
+        "\n".join(
+            f"{side}: {' '.join(ctx.pool.names[i] for i in idx)}"
+            for side, idx in zip("AB", parts, strict=True)
+        )
+        + "\n"
+    )
     latest = [teacher_ref, teacher_ref]  # the newest soft labels of partition A and of B
     student = ctx.cfg.model
     for t in range(1, m.cross_stages + 1):
@@ -212,7 +238,7 @@ def run_mckd(ctx: Context) -> None:
                 m.cross,
                 list,
                 ctx.samples("pool", latest[j], parts[j]),
-            )  # fmt: skip
+            )
             for j, side in enumerate("AB")
         ]
         if made[0] is None or made[1] is None:
@@ -226,21 +252,36 @@ def run_mckd(ctx: Context) -> None:
         ctx.samples("pool", latest[0], parts[0]),
         ctx.samples("pool", latest[1], parts[1]),
     )
-    ctx.stage("final", lambda: student, m.final, ctx.samples("labeled", teacher_ref),
-              lambda: final_a() + final_b())  # fmt: skip
+    ctx.stage(
+        "final",
+        lambda: student,
+        m.final,
+        ctx.samples("labeled", teacher_ref),
+        lambda: final_a() + final_b(),
+    )
 
 
 def run_kd(ctx: Context) -> None:
     """Plain logit distillation: CE on labels + T^2 KL to the teacher on all images."""
     ref = ctx.label_all("teacher", lambda: ctx.teacher()[0])
-    ctx.stage("kd", lambda: ctx.cfg.model, ctx.cfg.distill.kd,
-              ctx.samples("labeled", ref), ctx.samples("pool", ref))  # fmt: skip
+    ctx.stage(
+        "kd",
+        lambda: ctx.cfg.model,
+        ctx.cfg.distill.kd,
+        ctx.samples("labeled", ref),
+        ctx.samples("pool", ref),
+    )
 
 
 def run_supervised(ctx: Context) -> None:
     """The student on the labeled images only (no teacher): the baseline every method must beat."""
-    ctx.stage("supervised", lambda: ctx.cfg.model, ctx.cfg.distill.supervised,
-              ctx.samples("labeled", None), list)  # fmt: skip
+    ctx.stage(
+        "supervised",
+        lambda: ctx.cfg.model,
+        ctx.cfg.distill.supervised,
+        ctx.samples("labeled", None),
+        list,
+    )
 
 
 PIPELINES = {"sskd": run_sskd, "mckd": run_mckd, "kd": run_kd, "supervised": run_supervised}

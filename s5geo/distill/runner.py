@@ -32,11 +32,18 @@ def write_summary(run: Path, stages: tuple[str, ...]) -> list[dict[str, Any]]:
         if not path.is_file():
             continue
         m = json.loads(path.read_text())
-        rows.append({
-            "stage": name, "model": m["model"], "parameters": m["parameters"], "steps": m["steps"],
-            "val_miou": m["val"]["miou"], "test_miou": m["test"]["miou"],
-            "fit_seconds": m["fit_seconds_this_session"], "checkpoint": m["checkpoint"],
-        })  # fmt: skip
+        rows.append(
+            {
+                "stage": name,
+                "model": m["model"],
+                "parameters": m["parameters"],
+                "steps": m["steps"],
+                "val_miou": m["val"]["miou"],
+                "test_miou": m["test"]["miou"],
+                "fit_seconds": m["fit_seconds_this_session"],
+                "checkpoint": m["checkpoint"],
+            }
+        )
     (run / "summary.json").write_text(json.dumps(rows, indent=2))
     if rows:
         with open(run / "summary.csv", "w", newline="") as fh:
@@ -78,8 +85,13 @@ def distill(
     ctx = context(cfg, run, stage)
     PIPELINES[cfg.distill.method](ctx)
     rows = write_summary(run, names)
-    record = {"seed": cfg.train.seed, "versions": versions(), "stage": stage,
-              "seconds": round(time.time() - started, 1), "finished": [r["stage"] for r in rows]}  # fmt: skip
+    record = {
+        "seed": cfg.train.seed,
+        "versions": versions(),
+        "stage": stage,
+        "seconds": round(time.time() - started, 1),
+        "finished": [r["stage"] for r in rows],
+    }
     runs_file = run / "run.json"
     history = json.loads(runs_file.read_text()) if runs_file.is_file() else []
     runs_file.write_text(json.dumps([*history, record], indent=2))

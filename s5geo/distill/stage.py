@@ -135,7 +135,7 @@ def fit_stage(
             ModelCheckpoint(
                 dirpath=ckpt_dir, filename="best", monitor="val/miou", mode="max", save_top_k=1
             ),
-        ],  # fmt: skip
+        ],
         log_every_n_steps=max(1, min(10, stage.steps // 4)),
         enable_progress_bar=False,
         enable_model_summary=False,

@@ -4,9 +4,10 @@ A student is described by a :class:`~s5geo.config.ModelConfig` like every s5geo 
 checkpoint stores everything needed to rebuild it:
 
 - ``smp:<Arch>:<encoder>`` (``Arch`` = ``Unet`` or ``FPN``): a segmentation_models_pytorch
-  encoder-decoder, random init (``encoder_weights=None``: nothing is downloaded). ``decoder_channels``
-  sets the decoder width ``c``: U-Net decoder blocks ``(8c, 4c, 2c, c, c/2)``, FPN pyramid ``c`` and
-  segmentation branch ``c/2`` (rounded down to a multiple of 32, at least 32).
+  encoder-decoder, random init (``encoder_weights=None``: nothing is downloaded).
+  ``decoder_channels`` sets the decoder width ``c``: U-Net decoder blocks
+  ``(8c, 4c, 2c, c, c/2)``; FPN pyramid ``c`` and segmentation branch ``c/2`` (rounded down to
+  a multiple of 32, at least 32).
 - ``timm:<backbone>``: any timm CNN with s5geo's UperNet head (:func:`s5geo.models.build_model`).
 
 :data:`STUDENTS` names the presets measured in docs/DISTILL.md. All return logits ``[N, K, H, W]``

@@ -48,7 +48,7 @@ def tiny_overrides(tiny_dubai: Path) -> list[str]:
     """Overrides that shrink a CPU recipe to a smoke run on the tiny subset."""
     root = tiny_dubai
     return [
-        f"data.root={root}", "data.crop_size=64", "train.eval_tile=256", "train.threads=2",
+        f"data.root={root}", "data.crop_size=64", "train.eval_tile=512", "train.threads=2",
         "train.num_workers=0", "train.val_every=2", "train.checkpoint_every=1",
         "model.name=smp:FPN:tu-mobilenetv3_small_100",
         "model.decoder_channels=32",
@@ -67,7 +67,7 @@ def tiny_teacher(tiny_dubai: Path, tmp_path_factory: pytest.TempPathFactory) -> 
         f"data.root={tiny_dubai}", "data.crop_size=64", "model.img_size=64",
         "model.name=timm:mobilenetv3_small_100",
         "model.decoder_channels=16", "train.steps=3", "train.batch_size=2", "train.val_every=3",
-        "train.checkpoint_every=3", "train.eval_tile=256", "train.num_workers=0",
+        "train.checkpoint_every=3", "train.eval_tile=512", "train.num_workers=0",
         "train.threads=2", f"train.out_dir={out}", "train.run_name=teacher",
     ])  # fmt: skip
     run = train(cfg, recipe)

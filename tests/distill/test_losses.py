@@ -32,7 +32,7 @@ def test_kd_ignores_invalid_pixels_and_scales_with_t_squared() -> None:
     valid[0, 0, 0] = True
     # the softened KL shrinks like 1/T^2; the T^2 factor makes it converge (to logit matching)
     high, higher = kd_kl(student, teacher, valid, 10.0), kd_kl(student, teacher, valid, 50.0)
-    assert 0 < higher and torch.isclose(high, higher, rtol=0.1)
+    assert higher > 0 and torch.isclose(high, higher, rtol=0.1)
 
 
 def test_dice_is_zero_for_a_perfect_prediction_and_ignores_ignore_index() -> None:

@@ -13,14 +13,16 @@ import pytest
 
 pytest.importorskip("segmentation_models_pytorch")
 
-from s5geo.distill.config import load_distill_config  # noqa: E402
-from s5geo.distill.runner import distill  # noqa: E402
-from s5geo.errors import UserError  # noqa: E402
+from s5geo.distill.config import load_distill_config
+from s5geo.distill.runner import distill
+from s5geo.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "distill"
 
 
-def _run(method: str, tiny: list[str], out: Path, teacher: Path, extra: list[str], **kw: object) -> Path:
+def _run(
+    method: str, tiny: list[str], out: Path, teacher: Path, extra: list[str], **kw: object
+) -> Path:
     recipe = CONFIGS / f"{method}_dubai_cpu.yaml"
     cfg = load_distill_config(
         recipe, [*tiny, f"train.out_dir={out}", f"distill.teacher={teacher}", *extra]
@@ -65,13 +67,20 @@ def test_sskd_stages_skip_and_single_stage(
     _run("sskd", tiny_overrides, tmp_path, tiny_teacher, steps, stage="refine")
     refine = _stage_ok(run, "refine")
     summary = json.loads((run / "summary.json").read_text())
-    assert [r["stage"] for r in summary] == ["adapt_finetune", "adapt_selftrain", "transfer", "refine"]
+    assert [r["stage"] for r in summary] == [
+        "adapt_finetune",
+        "adapt_selftrain",
+        "transfer",
+        "refine",
+    ]
     metrics = (run / "transfer" / "metrics.csv").read_text()
     assert "train/pxl" in metrics and "val/miou" in metrics
     assert refine["model"] == "smp:FPN:tu-mobilenetv3_small_100"
 
 
-def test_mckd_partitions_and_stages(tiny_overrides: list[str], tiny_teacher: Path, tmp_path: Path) -> None:
+def test_mckd_partitions_and_stages(
+    tiny_overrides: list[str], tiny_teacher: Path, tmp_path: Path
+) -> None:
     steps = [
         "distill.mckd.cross_stages=1", "distill.mckd.cross.steps=2", "distill.mckd.final.steps=2",
         "distill.mckd.cross.batch_size=2", "distill.mckd.final.batch_size=2",
