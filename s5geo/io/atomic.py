@@ -28,8 +28,13 @@ def check_writable(path: Path, overwrite: bool) -> None:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise UserError(f"output folder {folder} does not exist")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise UserError(f"output folder {folder} is not writable")
+    # Try it: permission bits say nothing about read-only mounts, special filesystems or root.
+    probe = folder / f".s5geo-write-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        probe.touch(exist_ok=False)
+    except OSError as exc:
+        raise UserError(f"output folder {folder} is not writable ({exc.strerror})") from None
+    probe.unlink(missing_ok=True)
 
 
 class OutputSet:
