@@ -25,7 +25,7 @@ app = typer.Typer(
 
 # Command modules, registered in this order. Training-side modules import torch only inside their
 # command functions, so `s5geo predict` stays torch-free.
-_COMMAND_MODULES = ("predict", "info", "train", "evaluate", "export", "distill")
+_COMMAND_MODULES = ("predict", "info", "train", "evaluate", "export", "distill", "curate")
 
 for _name in _COMMAND_MODULES:
     try:
