@@ -69,6 +69,7 @@ class DataConfig:
     label_glob: str = "*.tif"  # raster kind: label rasters under masks_dir
     vector_labels: str | None = None  # raster kind: GeoPackage/Shapefile instead of label rasters
     label_attribute: str = "class_id"  # attribute of vector_labels holding the class id
+    train_windows: int = 1000  # raster kind: random valid windows drawn per training source
     split_labeled: str = "train_labeled"
     split_unlabeled: str = "train_unlabeled"
     split_val: str = "val"

@@ -27,19 +27,25 @@ def weak_view(
     image: torch.Tensor,
     mask: torch.Tensor | None,
     crop_size: int,
+    valid: torch.Tensor | None = None,
     scale_range: tuple[float, float] = (0.5, 2.0),
     rotation: bool = False,
     ignore_index: int = 255,
     rng: random.Random | None = None,
 ) -> dict[str, torch.Tensor]:
     """One weak view of a sample: ``image`` float [C, S, S] in 0..1 (from uint8 0..255 input),
-    ``mask`` int64 [S, S] (all ignore when unlabeled), ``valid`` bool [S, S] (False on padding).
+    ``mask`` int64 [S, S] (all ignore when unlabeled), ``valid`` bool [S, S] (False on padding and
+    where the input ``valid`` is False, e.g. scene nodata).
     """
     rng = rng or random.Random()
     img = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
     h, w = img.shape[-2:]
     lbl = mask if mask is not None else torch.full((h, w), ignore_index, dtype=torch.int64)
-    valid = torch.ones((1, h, w), dtype=torch.uint8)
+    valid = (
+        torch.ones((1, h, w), dtype=torch.uint8)
+        if valid is None
+        else valid.to(torch.uint8).reshape(1, h, w)
+    )
     lbl = lbl.unsqueeze(0)
 
     # Rescale-then-crop, computed as crop-then-rescale: only the source region of the crop is

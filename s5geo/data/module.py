@@ -19,8 +19,11 @@ from s5geo.data.views import ViewStream
 from s5geo.errors import UserError
 
 
-def build_source(cfg: DataConfig, split: str, with_masks: bool = True) -> Dataset[Any]:
-    """The samples of one split as whole images/scenes (``image`` uint8, ``mask`` int64)."""
+def build_source(
+    cfg: DataConfig, split: str, with_masks: bool = True, for_training: bool = False
+) -> Dataset[Any]:
+    """The samples of one split: whole images (image folders) or windows of scenes (rasters:
+    random valid windows for training, a grid for evaluation)."""
     class_map = get_class_map(cfg.class_map)
     root = cfg.resolved_root()
     if not root.is_dir():
@@ -33,7 +36,7 @@ def build_source(cfg: DataConfig, split: str, with_masks: bool = True) -> Datase
     if cfg.kind == "raster":
         from s5geo.data.raster import scene_split
 
-        return scene_split(cfg, class_map, split, with_masks=with_masks)
+        return scene_split(cfg, class_map, split, with_masks=with_masks, train=for_training)
     raise UserError(f"unknown data.kind {cfg.kind!r}; known: image_folder, raster")
 
 
@@ -59,9 +62,9 @@ class SegmentationDataModule(L.LightningDataModule):
         self.class_map: ClassMap = get_class_map(cfg.class_map)
 
     def train_dataloader(self) -> DataLoader[Any]:
-        labeled = build_source(self.cfg, self.labeled_split)
+        labeled = build_source(self.cfg, self.labeled_split, for_training=True)
         unlabeled = (
-            build_source(self.cfg, self.cfg.split_unlabeled, with_masks=False)
+            build_source(self.cfg, self.cfg.split_unlabeled, with_masks=False, for_training=True)
             if self.semi_supervised
             else None
         )

@@ -45,7 +45,13 @@ class ViewStream(Dataset[dict[str, torch.Tensor]]):
         return self.length
 
     def _view(self, sample: dict[str, torch.Tensor], rng: random.Random) -> dict[str, torch.Tensor]:
-        return weak_view(sample["image"], sample.get("mask"), rng=rng, **self.view_args)  # type: ignore[arg-type]
+        return weak_view(
+            sample["image"],
+            sample.get("mask"),
+            valid=sample.get("valid"),
+            rng=rng,
+            **self.view_args,  # type: ignore[arg-type]
+        )
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = random.Random(int(torch.randint(0, 2**62, ()).item()))

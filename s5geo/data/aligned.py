@@ -1,0 +1,144 @@
+"""Scenes with pixel-aligned label rasters that carry no georeferencing of their own.
+
+Sources (../shared/data/README.md):
+
+- SpaceNet-4 Atlanta sample (CC BY-SA 4.0): ``sample_geotiff.tif``, panchromatic uint16 (11-bit),
+  0.5 m, EPSG:32616, 900x900, with ``sample_fp_mask.tif``, building footprints 0/255 on the same
+  pixel grid. Classes: background, building.
+- swisstopo SWISSIMAGE crops (free geodata, attribution): ``images/*.tif`` RGB uint8, 0.5 m,
+  EPSG:2056, 175x120, with ``masks/*.tif`` tree (1) / non-tree (0). Classes: non_tree, tree.
+
+torchgeo joins images and labels by their georeferenced bounds, which these masks lack, so the pair
+is read on the image's pixel grid instead (one sample per scene region, like an image folder).
+
+Splits are written in the config's split names, so a protocol needs no extra file and splits stay
+spatial (never interleaved tiles): ``stems=a,b`` keeps the scenes with those file stems,
+``rows=A:B`` keeps pixel rows A..B-1 of every kept scene; both may be joined with ``;``, e.g.
+``rows=0:600`` for the top two thirds of the single SpaceNet scene.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.windows import Window
+from torch.utils.data import Dataset
+
+from s5geo.config import DataConfig
+from s5geo.data.classes import CLASS_MAPS, ClassMap
+from s5geo.errors import UserError
+
+ALIGNED_CLASS_MAPS: dict[str, ClassMap] = {
+    "spacenet_buildings": ClassMap(
+        ("background", "building"), ("#D9D9D9", "#E31A1C"), raw_values={0: 0, 255: 1}
+    ),
+    "swiss_trees": ClassMap(("non_tree", "tree"), ("#F0E6C8", "#1B7837")),
+}
+
+
+def class_map_for(name: str) -> ClassMap:
+    """A class map of :mod:`s5geo.data.classes` or of this module; UserError otherwise."""
+    maps = {**CLASS_MAPS, **ALIGNED_CLASS_MAPS}
+    if name not in maps:
+        raise UserError(f"unknown class map {name!r}; known: {', '.join(maps)}")
+    return maps[name]
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """Which scenes (by stem; None: all) and which pixel rows (None: all) a split holds."""
+
+    stems: frozenset[str] | None
+    rows: tuple[int, int] | None
+
+    @classmethod
+    def parse(cls, text: str) -> SplitSpec:
+        stems: frozenset[str] | None = None
+        rows: tuple[int, int] | None = None
+        for part in filter(None, (p.strip() for p in text.split(";"))):
+            key, sep, value = part.partition("=")
+            if key == "stems" and sep:
+                stems = frozenset(s.strip() for s in value.split(",") if s.strip())
+            elif key == "rows" and sep:
+                start, colon, stop = value.partition(":")
+                try:
+                    rows = (int(start), int(stop))
+                except ValueError:
+                    rows = None
+                if not colon or rows is None or not 0 <= rows[0] < rows[1]:
+                    raise UserError(f"split {text!r}: rows must read rows=START:STOP")
+            else:
+                raise UserError(f"split {text!r}: expected stems=a,b and/or rows=START:STOP")
+        return cls(stems, rows)
+
+
+class AlignedPairs(Dataset[dict[str, torch.Tensor]]):
+    """Regions of image scenes with pixel-aligned masks: ``image`` float [C, h, w] in 0..1
+    (raw / ``input_scale``, bands as listed, 1-based, repeats allowed), ``valid`` (not nodata)
+    and, when labeled, ``mask`` int64 [h, w] (class indices, nodata -> ignore)."""
+
+    georeferenced = False  # samples are pixel regions; the scenes' CRS is not carried along
+
+    def __init__(
+        self,
+        pairs: list[tuple[Path, Path]],
+        class_map: ClassMap,
+        bands: list[int],
+        input_scale: float,
+        rows: tuple[int, int] | None = None,
+        with_masks: bool = True,
+    ) -> None:
+        self.pairs = pairs
+        self.class_map = class_map
+        self.bands = bands
+        self.input_scale = input_scale
+        self.rows = rows
+        self.with_masks = with_masks
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        image_path, mask_path = self.pairs[index]
+        with rasterio.open(image_path) as src:
+            start, stop = self.rows or (0, src.height)
+            window = Window(0, start, src.width, min(stop, src.height) - start)  # type: ignore[call-arg]
+            raw = src.read(self.bands, window=window).astype(np.float32)
+            nodata, shape = src.nodata, src.shape
+        valid = (raw != nodata).any(0) if nodata is not None else np.ones(raw.shape[1:], bool)
+        image = np.clip(raw / self.input_scale, 0.0, 1.0)
+        sample = {"image": torch.from_numpy(image), "valid": torch.from_numpy(valid)}
+        if self.with_masks:
+            with rasterio.open(mask_path) as src:
+                if src.shape != shape:
+                    raise UserError(f"{mask_path} is not pixel-aligned with {image_path}")
+                labels = self.class_map.encode(src.read(1, window=window))
+            mask = np.where(valid, labels, self.class_map.ignore_index).astype(np.int64)
+            sample["mask"] = torch.from_numpy(mask)
+        return sample
+
+
+def aligned_split(cfg: DataConfig, split: str, with_masks: bool = True) -> AlignedPairs:
+    """The samples of ``split`` (a :class:`SplitSpec` string) of an ``aligned`` data config."""
+    root = cfg.resolved_root()
+    images = sorted((root / cfg.images_dir).glob(cfg.image_glob))
+    masks = sorted((root / cfg.masks_dir).glob(cfg.label_glob))
+    if not images:
+        raise UserError(f"no scene matches {root / cfg.images_dir / cfg.image_glob}")
+    if len(images) != len(masks):
+        raise UserError(
+            f"{len(images)} scenes but {len(masks)} masks under {root}: pairs are made in name order"
+        )
+    spec = SplitSpec.parse(split)
+    pairs = [
+        (i, m) for i, m in zip(images, masks, strict=True) if spec.stems is None or i.stem in spec.stems
+    ]
+    if not pairs:
+        raise UserError(f"split {split!r} selects no scene of {root}")
+    return AlignedPairs(
+        pairs, class_map_for(cfg.class_map), cfg.bands, cfg.input_scale, spec.rows, with_masks
+    )
