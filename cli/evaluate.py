@@ -13,7 +13,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("evaluate")
     def evaluate(
-        model: Path = typer.Argument(..., help="Checkpoint (.ckpt) written by s5geo train"),
+        model: str = typer.Argument(
+            ..., help="Checkpoint (.ckpt) of s5geo train, an ONNX model file, or 'default'"
+        ),
         data: Path = typer.Option(..., "--data", help="Data config, e.g. configs/data/dubai.yaml"),
         split: str = typer.Option("test", "--split", help="Split name in the data's splits"),
         out: Path | None = typer.Option(None, "--out", help="Folder for <split>.json + figure"),
@@ -28,14 +30,19 @@ def register(app: typer.Typer) -> None:
         from s5geo.config import load_config
         from s5geo.errors import UserError
 
-        if not model.is_file():
-            raise UserError(f"model not found: {model}")
-        if model.suffix == ".onnx":
-            raise UserError("evaluating ONNX models needs s5geo.infer.predict_scene (not yet)")
-        from s5geo.train.evaluate import evaluate_checkpoint
-
         cfg = load_config(data, set_)
-        result = evaluate_checkpoint(model, cfg.data, split, out)
+        if model == "default" or model.lower().endswith(".onnx"):
+            # Model files go through the same tiled predictor as s5geo predict; no torch needed.
+            from s5geo.evaluate import evaluate_onnx
+
+            path = None if model == "default" else Path(model)
+            result = evaluate_onnx(path, cfg.data, split, out)
+        else:
+            if not Path(model).is_file():
+                raise UserError(f"model not found: {model}")
+            from s5geo.train.evaluate import evaluate_checkpoint
+
+            result = evaluate_checkpoint(Path(model), cfg.data, split, out)
         if as_json:
             typer.echo(json.dumps({k: v for k, v in result.items() if k != "confusion"}))
             return

@@ -57,3 +57,19 @@ def scores(cm: npt.NDArray[np.integer[Any]]) -> dict[str, Any]:
         "recall": recall.tolist(),
         "pixels": int(total),
     }
+
+
+def percent(result: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """Scores in percent with per-class values keyed by class name."""
+
+    def pct(v: float) -> float | None:
+        return None if np.isnan(v) else round(100 * v, 2)
+
+    return {
+        "miou": pct(result["miou"]),
+        "mf1": pct(result["mf1"]),
+        "overall_accuracy": pct(result["overall_accuracy"]),
+        "iou": {n: pct(v) for n, v in zip(names, result["iou"], strict=True)},
+        "f1": {n: pct(v) for n, v in zip(names, result["f1"], strict=True)},
+        "pixels": result["pixels"],
+    }

@@ -40,16 +40,26 @@ def write_scene(
 
 # Per-pixel model: class scores are a fixed linear map of the normalised bands.
 # Columns are bands; a model over n bands uses the first n columns.
+# Rows are classes; a model with k classes uses the first k rows.
 PERPIXEL_W = np.array(
-    [[2.0, -1.0, 0.5, 0.2], [-1.0, 2.0, -0.5, 0.1], [0.3, 0.2, 1.5, -0.3]], np.float32
+    [
+        [2.0, -1.0, 0.5, 0.2],
+        [-1.0, 2.0, -0.5, 0.1],
+        [0.3, 0.2, 1.5, -0.3],
+        [0.9, 0.9, -0.2, 0.4],
+        [-0.5, 0.4, 0.8, 0.6],
+    ],
+    np.float32,
 )
-PERPIXEL_B = np.array([0.1, -0.2, -0.9], np.float32)
+PERPIXEL_B = np.array([0.1, -0.2, -0.9, -0.4, -0.3], np.float32)
+CLASS_NAMES = ("water", "forest", "urban", "crops", "bare")
 
 
-def perpixel_reference(raw: np.ndarray, scale: float = 255.0) -> np.ndarray:
+def perpixel_reference(raw: np.ndarray, scale: float = 255.0, classes: int = 3) -> np.ndarray:
     """Classes the per-pixel model gives for raw bands [C, H, W], computed in numpy."""
     x = raw.astype(np.float64) / scale
-    scores = np.einsum("kc,chw->khw", PERPIXEL_W[:, : len(raw)], x) + PERPIXEL_B[:, None, None]
+    w, b = PERPIXEL_W[:classes, : len(raw)], PERPIXEL_B[:classes]
+    scores = np.einsum("kc,chw->khw", w, x) + b[:, None, None]
     return np.argmax(scores, axis=0).astype(np.uint8)
 
 
@@ -63,6 +73,7 @@ def build_perpixel_model(
     resolution_cm: float = 0.0,
     drop_key: str | None = None,
     bands: tuple[int, ...] = (1, 2, 3),
+    classes: int = 3,
 ) -> Path:
     """A 1x1-conv + softmax ONNX model following the model-file contract."""
     import onnx
@@ -76,18 +87,18 @@ def build_perpixel_model(
         ],
         "perpixel",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", len(bands), *hw])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", 3, *hw])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", classes, *hw])],
         initializer=[
-            numpy_helper.from_array(PERPIXEL_W[:, : len(bands), None, None].copy(), "w"),
-            numpy_helper.from_array(PERPIXEL_B, "b"),
+            numpy_helper.from_array(PERPIXEL_W[:classes, : len(bands), None, None].copy(), "w"),
+            numpy_helper.from_array(PERPIXEL_B[:classes], "b"),
         ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
     info = ModelInfo(
-        class_names={0: "water", 1: "forest", 2: "urban"},
-        class_colors={0: "#0000FF", 1: "#00FF00", 2: "#FF0000"},
+        class_names=dict(enumerate(CLASS_NAMES[:classes])),
+        class_colors={0: "#0000FF", 1: "#00FF00", 2: "#FF0000", 3: "#FFFF00", 4: "#A0522D"},
         tile_size=tile,
         overlap_pct=overlap_pct,
         bands=bands,

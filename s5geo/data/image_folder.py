@@ -12,7 +12,6 @@ with ``georeferenced = False``; its samples have no ``bounds``.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -21,22 +20,8 @@ from PIL import Image
 from torchgeo.datasets import NonGeoDataset
 
 from s5geo.data.classes import ClassMap
+from s5geo.data.splits import find_image, read_split  # noqa: F401  (read_split: re-exported)
 from s5geo.errors import UserError
-
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
-
-
-def read_split(root: Path, splits_file: str, split: str) -> list[str]:
-    """Image name stems of ``split`` in the splits JSON (a mapping of split name -> stems)."""
-    path = root / splits_file
-    if not path.is_file():
-        raise UserError(f"splits file not found: {path}")
-    splits = json.loads(path.read_text())
-    names = splits.get(split)
-    if not isinstance(names, list):
-        known = [k for k, v in splits.items() if isinstance(v, list)]
-        raise UserError(f"split {split!r} not in {path}; known: {', '.join(known)}")
-    return [str(n) for n in names]
 
 
 class ImageFolderSegmentation(NonGeoDataset):
@@ -61,19 +46,11 @@ class ImageFolderSegmentation(NonGeoDataset):
         self.names = names
         self.class_map = class_map
         self.with_masks = with_masks
-        self.image_paths = [self._find(self.root / images_dir, n) for n in names]
+        self.image_paths = [find_image(self.root / images_dir, n) for n in names]
         self.mask_paths = (
-            [self._find(self.root / masks_dir, n) for n in names] if with_masks else []
+            [find_image(self.root / masks_dir, n) for n in names] if with_masks else []
         )
         self._cache: dict[int, dict[str, torch.Tensor]] = {}
-
-    @staticmethod
-    def _find(folder: Path, stem: str) -> Path:
-        for suffix in IMAGE_SUFFIXES:
-            path = folder / f"{stem}{suffix}"
-            if path.is_file():
-                return path
-        raise UserError(f"no image named {stem}.* in {folder}")
 
     def __len__(self) -> int:
         return len(self.names)

@@ -15,7 +15,7 @@ import numpy as np
 
 from s5geo.config import Config, DataConfig, from_dict
 from s5geo.errors import UserError
-from s5geo.metrics import confusion_matrix, scores
+from s5geo.metrics import confusion_matrix, percent, scores
 
 
 def load_checkpoint_model(path: Path) -> tuple[Any, Config]:
@@ -37,22 +37,6 @@ def load_checkpoint_model(path: Path) -> tuple[Any, Config]:
     state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
     return net.eval(), cfg
-
-
-def percent(result: dict[str, Any], names: list[str]) -> dict[str, Any]:
-    """Scores in percent with per-class values keyed by class name."""
-
-    def pct(v: float) -> float | None:
-        return None if np.isnan(v) else round(100 * v, 2)
-
-    return {
-        "miou": pct(result["miou"]),
-        "mf1": pct(result["mf1"]),
-        "overall_accuracy": pct(result["overall_accuracy"]),
-        "iou": {n: pct(v) for n, v in zip(names, result["iou"], strict=True)},
-        "f1": {n: pct(v) for n, v in zip(names, result["f1"], strict=True)},
-        "pixels": result["pixels"],
-    }
 
 
 def evaluate_checkpoint(
