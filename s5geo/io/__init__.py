@@ -1,0 +1,1 @@
+"""Scenes, windows, profiles, COG and GeoPackage writing, QGIS styles: shared by all."""

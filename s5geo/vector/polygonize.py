@@ -1,0 +1,208 @@
+"""A class raster to a styled GeoPackage polygon layer, strip by strip, in bounded memory.
+
+For each strip of ``block_rows`` full-width rows: read it (and sieve it, see ``sieve``), polygonize
+it in pixel coordinates (``shapes``), merge its polygons with the regions left open above it
+(``merge``), and queue the polygons that are finished. Queued polygons are written in batches of
+at most ``BATCH_POLYGONS``: moved to the CRS (``shapes.to_world``), simplified as a coverage when
+asked (``simplify``), made sure valid (``validity``), measured (``area``) and streamed into the
+GeoPackage (``s5geo.io.gpkg``). Last, the QGIS style goes into the GeoPackage.
+
+Memory holds one strip with GDAL's polygons of it, one chunk of them as shapely polygons, the
+regions along the strip's borders and one batch; never the whole raster or all polygons.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.errors import RasterioIOError
+from rasterio.io import DatasetReader
+
+from s5geo.errors import UserError
+from s5geo.io.gpkg import PolygonBatch, write_default_style, write_polygon_layer
+from s5geo.io.qgis_style import vector_qml
+from s5geo.vector.area import GroundMetrics
+from s5geo.vector.merge import SeamMerger
+from s5geo.vector.shapes import strip_polygons, to_world
+from s5geo.vector.sieve import read_strip, sieve_threshold
+from s5geo.vector.simplify import simplify_coverage, split_at_pixel_corners
+from s5geo.vector.validity import needs_check, valid_polygons
+
+NODATA = 255  # the class rasters' nodata value, used when a raster declares none
+# Polygons per batch written (and simplified as one coverage), and converted from GDAL at a time.
+BATCH_POLYGONS = 20_000
+CHUNK_POLYGONS = 10_000
+# GDAL's block cache while reading strips (MiB): GDAL's default, 5 % of RAM, would fill with the
+# decoded tiles of a large raster; a strip needs only its own tiles.
+GDAL_CACHE_MB = 64
+
+
+@dataclass(frozen=True)
+class VectorResult:
+    """What ``polygonize_raster`` wrote: polygon count, areas (m²) in total and per class id."""
+
+    n_polygons: int
+    total_area_m2: float
+    area_m2_by_class: dict[int, float]
+    layer: str
+
+
+def polygonize_raster(
+    raster: str | Path,
+    out: str | Path,
+    *,
+    class_names: dict[int, str],
+    class_colors: dict[int, str],
+    min_area_m2: float = 0.0,
+    simplify_m: float = 0.0,
+    layer: str = "landcover",
+    block_rows: int = 1024,
+    progress: Callable[[int, int], None] | None = None,
+) -> VectorResult:
+    """Polygons of a single-band uint8 class raster in a new GeoPackage ``out``, styled for QGIS.
+
+    One polygon per 4-connected region of equal class (nodata, 255 unless the raster says
+    otherwise, makes none), in the raster's CRS, also where a region crosses strip borders. The
+    layer ``layer`` has fields ``class_id``, ``class_name`` (from ``class_names``, "class N" for
+    ids without a name) and ``area_m2`` (planar area in metres for projected CRSs, geodesic area
+    for geographic ones), and a default QGIS style colouring it by class.
+
+    ``min_area_m2``: regions smaller than this are merged into a neighbour first, like gdal_sieve
+    (``s5geo.vector.sieve`` gives the rule and its limits). ``simplify_m``: topology-preserving
+    simplification tolerance in metres (``s5geo.vector.simplify``); neighbours keep shared edges,
+    and edges between polygons written in different batches, or against nodata, stay unsimplified.
+    ``block_rows``: rows per strip, the unit of memory and of ``progress(rows_done, rows_total)``;
+    an exception raised by ``progress`` (such as ``s5geo.errors.Cancelled``) stops the work and
+    propagates. ``out`` must not exist.
+    """
+    out = Path(out)
+    if out.exists():
+        raise UserError(f"{out} exists")
+    if block_rows < 1:
+        raise UserError(f"block_rows must be at least 1, not {block_rows}")
+    if min_area_m2 < 0 or simplify_m < 0:
+        raise UserError("the minimum area and the simplification tolerance cannot be negative")
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_class_raster(raster) as dataset:
+        metrics = GroundMetrics.of(dataset.crs, dataset.transform)
+        tally = _Tally(class_names, metrics)
+        batches = _polygon_batches(dataset, metrics, min_area_m2, simplify_m, block_rows, progress)
+        write_polygon_layer(out, layer, dataset.crs.to_wkt(), map(tally.count, batches))
+    present = {c: f"class {c}" for c in tally.area_m2_by_class if c not in class_names}
+    qml = vector_qml({**class_names, **present}, class_colors)
+    write_default_style(out, layer, qml, description="s5geo land cover")
+    return VectorResult(
+        n_polygons=tally.n_polygons,
+        total_area_m2=float(sum(tally.area_m2_by_class.values())),
+        area_m2_by_class=dict(sorted(tally.area_m2_by_class.items())),
+        layer=layer,
+    )
+
+
+def _polygon_batches(
+    dataset: DatasetReader,
+    metrics: GroundMetrics,
+    min_area_m2: float,
+    simplify_m: float,
+    block_rows: int,
+    progress: Callable[[int, int], None] | None,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Finished polygons (CRS coordinates) and their classes, at most BATCH_POLYGONS at a time."""
+    nodata = NODATA if dataset.nodata is None else int(dataset.nodata)
+    height, width = dataset.height, dataset.width
+    tolerance = metrics.metres_to_crs(simplify_m, height / 2, width / 2) if simplify_m else 0.0
+    merger = SeamMerger(nodata)
+    queue = _Queue()
+    for top in range(0, height, block_rows):
+        bottom = min(height, top + block_rows)
+        pixel_area = metrics.pixel_area_m2((top + bottom) / 2, width / 2)
+        strip = read_strip(dataset, top, bottom, nodata, sieve_threshold(min_area_m2, pixel_area))
+        merger.start_strip(strip, top, last=bottom == height)
+        for polygons, classes in strip_polygons(strip, nodata, top, CHUNK_POLYGONS):
+            queue.put(*merger.add(polygons, classes))
+            while len(queue) >= BATCH_POLYGONS:
+                yield _finish(*queue.take(BATCH_POLYGONS), metrics.transform, tolerance)
+        queue.put(*merger.end_strip())
+        if progress is not None:
+            progress(bottom, height)
+    if len(queue):
+        yield _finish(*queue.take(len(queue)), metrics.transform, tolerance)
+
+
+def _finish(
+    polygons: np.ndarray, classes: np.ndarray, transform: Affine, tolerance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-coordinate polygons to valid polygons in the CRS, simplified when asked.
+
+    Validity is checked where it does not hold by construction (``validity``).
+    """
+    if tolerance:
+        polygons = split_at_pixel_corners(polygons)
+    polygons = to_world(polygons, transform)
+    if tolerance:
+        polygons = simplify_coverage(polygons, tolerance)
+    if needs_check(transform, simplified=bool(tolerance)):
+        return valid_polygons(polygons, classes)
+    return polygons, classes
+
+
+def _open_class_raster(path: str | Path) -> DatasetReader:
+    """Open a raster and check it is a class raster: one uint8 band."""
+    try:
+        dataset = rasterio.open(path)
+    except RasterioIOError as error:
+        raise UserError(f"cannot open {path}: {error}") from error
+    if dataset.count != 1 or dataset.dtypes[0] != "uint8":
+        dataset.close()
+        raise UserError(
+            f"{path} is not a class raster: {dataset.count} band(s) of {dataset.dtypes[0]},"
+            " expected one uint8 band"
+        )
+    return dataset
+
+
+class _Queue:
+    """Finished polygons waiting to fill a batch, in the order they were finished."""
+
+    def __init__(self) -> None:
+        self._polygons: list[np.ndarray] = []
+        self._classes: list[np.ndarray] = []
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def put(self, polygons: np.ndarray, classes: np.ndarray) -> None:
+        self._polygons.append(polygons)
+        self._classes.append(classes)
+        self._size += len(polygons)
+
+    def take(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        polygons, classes = np.concatenate(self._polygons), np.concatenate(self._classes)
+        self._polygons, self._classes = [polygons[count:]], [classes[count:]]
+        self._size -= count
+        return polygons[:count], classes[:count]
+
+
+class _Tally:
+    """Turns (polygons, classes) into attribute batches and counts what was written."""
+
+    def __init__(self, class_names: dict[int, str], metrics: GroundMetrics) -> None:
+        self.class_names = class_names
+        self.metrics = metrics
+        self.n_polygons = 0
+        self.area_m2_by_class: dict[int, float] = {}
+
+    def count(self, batch: tuple[np.ndarray, np.ndarray]) -> PolygonBatch:
+        polygons, classes = batch
+        areas = self.metrics.areas_m2(polygons)
+        names = {c: self.class_names.get(c, f"class {c}") for c in np.unique(classes).tolist()}
+        self.n_polygons += len(polygons)
+        for class_id, area in zip(classes.tolist(), areas.tolist(), strict=True):
+            self.area_m2_by_class[class_id] = self.area_m2_by_class.get(class_id, 0.0) + area
+        class_name = np.array([names[c] for c in classes.tolist()], dtype=object)
+        return PolygonBatch(polygons, classes, class_name, areas)

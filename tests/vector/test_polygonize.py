@@ -1,0 +1,341 @@
+"""polygonize_raster on class rasters written by the tests: areas, seams, validity, CRS, options."""
+
+from __future__ import annotations
+
+import sqlite3
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pyproj
+import pytest
+import rasterio
+import rasterio.features
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+
+from s5geo.errors import Cancelled, UserError
+from s5geo.vector import polygonize_raster
+
+NAMES = {0: "water", 1: "built", 2: "bare", 3: "grass", 4: "trees"}
+COLORS = {0: "#1f78b4", 1: "#e31a1c", 2: "#fdbf6f", 3: "#b2df8a", 4: "#33a02c"}
+UTM = CRS.from_epsg(32633)
+UTM_TRANSFORM = Affine(2.0, 0.0, 500000.0, 0.0, -2.0, 5000000.0)  # 2 m pixels: 4 m² each
+
+
+def write_classes(
+    path: Path, classes: np.ndarray, crs: CRS = UTM, transform: Affine = UTM_TRANSFORM
+) -> Path:
+    profile = dict(
+        driver="GTiff",
+        width=classes.shape[1],
+        height=classes.shape[0],
+        count=1,
+        dtype="uint8",
+        crs=crs,
+        transform=transform,
+        nodata=255,
+    )
+    with rasterio.open(path, "w", **profile) as dst:
+        dst.write(classes, 1)
+    return path
+
+
+def read_layer(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Geometries, class_id, class_name and area_m2 of the landcover layer."""
+    meta, _, geometry, fields = pyogrio.raw.read(path, layer="landcover")
+    by_name = dict(zip(meta["fields"], fields, strict=True))
+    geoms = shapely.from_wkb(geometry)
+    return geoms, by_name["class_id"], by_name["class_name"], by_name["area_m2"]
+
+
+def polygonize(raster: Path, out: Path, **kwargs: object):  # type: ignore[no-untyped-def]
+    return polygonize_raster(raster, out, class_names=NAMES, class_colors=COLORS, **kwargs)
+
+
+def fragmented(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Land-cover-like classes: blocks of many sizes, speckle, and some nodata."""
+    coarse = rng.integers(0, 5, size=(height // 16 + 1, width // 16 + 1))
+    classes = np.kron(coarse, np.ones((16, 16), dtype=np.int64))[:height, :width]
+    medium = rng.integers(0, 5, size=(height // 3 + 1, width // 3 + 1))
+    patches = np.kron(medium, np.ones((3, 3), dtype=np.int64))[:height, :width]
+    classes = np.where(rng.random((height, width)) < 0.3, patches, classes)
+    classes = np.where(
+        rng.random((height, width)) < 0.05, rng.integers(0, 5, classes.shape), classes
+    )
+    classes[40:70, 10:50] = 255
+    classes[rng.random((height, width)) < 0.01] = 255
+    return classes.astype(np.uint8)
+
+
+def canonical(geoms: np.ndarray, classes: np.ndarray) -> list[tuple[int, bytes]]:
+    """A polygon set in comparable form: collinear vertices dropped, rings normalized."""
+    normal = shapely.normalize(shapely.simplify(geoms, 0.0))
+    return sorted(zip(classes.tolist(), shapely.to_wkb(normal).tolist(), strict=True))
+
+
+def test_strips_give_the_same_polygons_with_exact_class_areas(
+    tmp_path: Path, rng: np.random.Generator
+) -> None:
+    classes = fragmented(rng, 203, 181)
+    raster = write_classes(tmp_path / "classes.tif", classes)
+    strips = polygonize(raster, tmp_path / "strips.gpkg", block_rows=7)
+    whole = polygonize(raster, tmp_path / "whole.gpkg", block_rows=1000)
+
+    geoms, ids, names, areas = read_layer(tmp_path / "strips.gpkg")
+    whole_geoms, whole_ids, _, _ = read_layer(tmp_path / "whole.gpkg")
+    assert strips.n_polygons == whole.n_polygons == len(geoms) == len(whole_geoms)
+    assert canonical(geoms, ids) == canonical(whole_geoms, whole_ids)
+    assert shapely.is_valid(geoms).all()
+    assert shapely.get_type_id(geoms).tolist() == [shapely.GeometryType.POLYGON] * len(geoms)
+    for class_id in range(5):
+        expected = float((classes == class_id).sum() * 4.0)
+        mine = ids == class_id
+        assert areas[mine].sum() == pytest.approx(expected, rel=1e-12)
+        assert shapely.union_all(geoms[mine]).area == pytest.approx(expected, rel=1e-12)
+        assert strips.area_m2_by_class[class_id] == pytest.approx(expected, rel=1e-12)
+        assert set(names[mine]) == {NAMES[class_id]}
+    assert np.allclose(areas, shapely.area(geoms))
+    # No overlaps: the pieces add up to their union.
+    assert shapely.union_all(geoms).area == pytest.approx(areas.sum(), rel=1e-12)
+    assert strips.total_area_m2 == pytest.approx((classes != 255).sum() * 4.0, rel=1e-12)
+    crs = pyogrio.read_info(tmp_path / "strips.gpkg", layer="landcover")["crs"]
+    assert CRS.from_user_input(crs) == UTM
+    assert shapely.bounds(shapely.union_all(geoms)).tolist() == pytest.approx(
+        [500000.0, 5000000.0 - 2 * 203, 500000.0 + 2 * 181, 5000000.0]
+    )
+
+
+def test_a_region_crossing_many_strip_borders_is_one_polygon(tmp_path: Path) -> None:
+    classes = np.full((60, 40), 2, dtype=np.uint8)  # background spanning the whole raster
+    for row in range(2, 58, 8):  # a serpentine of class 1 zigzagging down across every strip
+        classes[row : row + 2, 2:38] = 1
+        side = slice(36, 38) if (row // 8) % 2 == 0 else slice(2, 4)
+        classes[row : row + 10, side] = 1
+    classes[58:, :] = 2
+    classes[20:23, 20:23] = 0  # a lake inside a background hole of the serpentine's bends
+    raster = write_classes(tmp_path / "snake.tif", classes)
+    result = polygonize(raster, tmp_path / "snake.gpkg", block_rows=3)
+    geoms, ids, _, areas = read_layer(tmp_path / "snake.gpkg")
+    assert (ids == 1).sum() == 1
+    assert areas[ids == 1][0] == pytest.approx((classes == 1).sum() * 4.0)
+    assert (ids == 0).sum() == 1
+    assert result.n_polygons == len(geoms)
+    assert shapely.is_valid(geoms).all()
+    background = geoms[ids == 2]
+    assert shapely.union_all(background).area == pytest.approx((classes == 2).sum() * 4.0)
+
+
+def test_a_region_covering_the_whole_raster(tmp_path: Path) -> None:
+    raster = write_classes(tmp_path / "one.tif", np.full((50, 30), 4, dtype=np.uint8))
+    result = polygonize(raster, tmp_path / "one.gpkg", block_rows=4)
+    geoms, ids, _, _ = read_layer(tmp_path / "one.gpkg")
+    assert result.n_polygons == 1
+    assert ids.tolist() == [4]
+    assert shapely.equals(geoms[0], shapely.box(500000.0, 5000000.0 - 100, 500060.0, 5000000.0))
+
+
+def test_geographic_crs_gives_geodesic_areas(tmp_path: Path, rng: np.random.Generator) -> None:
+    classes = fragmented(rng, 90, 70)
+    transform = Affine(0.0005, 0.0, 10.0, 0.0, -0.0005, 60.0)  # about 28 m x 55 m at 60 N
+    raster = write_classes(tmp_path / "wgs84.tif", classes, CRS.from_epsg(4326), transform)
+    result = polygonize(raster, tmp_path / "wgs84.gpkg", block_rows=16)
+    geoms, _, _, areas = read_layer(tmp_path / "wgs84.gpkg")
+    geod = pyproj.Geod(ellps="WGS84")
+    expected = [abs(geod.geometry_area_perimeter(shapely.orient_polygons(g))[0]) for g in geoms]
+    assert areas == pytest.approx(expected, rel=1e-9)
+
+    # Independent of the polygons: add up the geodesic area of every valid pixel.
+    def pixel_area(row: int) -> float:
+        corners = [transform * (dx, row + dy) for dx, dy in ((0, 0), (1, 0), (1, 1), (0, 1))]
+        lons, lats = zip(*corners, strict=True)
+        return abs(geod.polygon_area_perimeter(lons, lats)[0])
+
+    row_area = np.array([pixel_area(row) for row in range(classes.shape[0])])
+    rows = np.nonzero(classes != 255)[0]
+    assert result.total_area_m2 == pytest.approx(row_area[rows].sum(), rel=1e-6)
+    assert result.total_area_m2 == pytest.approx(areas.sum())
+    assert 1500 < result.total_area_m2 / len(rows) < 1600  # a pixel: about 28 m x 55 m
+    assert shapely.is_valid(geoms).all()
+
+
+def test_projected_crs_in_feet_reports_square_metres(tmp_path: Path) -> None:
+    classes = np.zeros((10, 10), dtype=np.uint8)
+    transform = Affine(10.0, 0.0, 1_000_000.0, 0.0, -10.0, 200_000.0)  # 10 US survey feet
+    raster = write_classes(tmp_path / "feet.tif", classes, CRS.from_epsg(2263), transform)
+    result = polygonize(raster, tmp_path / "feet.gpkg")
+    assert result.total_area_m2 == pytest.approx(100 * (10 * 1200 / 3937) ** 2, rel=1e-9)
+
+
+def islands(rng: np.random.Generator, anywhere: bool) -> np.ndarray:
+    """Three large classes and nodata, with 60 islands of 1 to 4 pixels of class 1.
+
+    ``anywhere``: islands may straddle class borders (two neighbours); otherwise each lies inside
+    one class (one neighbour). Either way many straddle strip borders.
+    """
+    classes = np.full((120, 90), 3, dtype=np.uint8)
+    classes[:, 45:] = 4
+    classes[60:, :] = 0
+    classes[100:110, 5:15] = 255
+    for _ in range(60):
+        while True:
+            r, c = int(rng.integers(1, 117)), int(rng.integers(1, 87))
+            h, w = int(rng.integers(1, 3)), int(rng.integers(1, 3))
+            around = classes[r - 1 : r + h + 1, c - 1 : c + w + 1]
+            if anywhere or len(np.unique(around)) == 1:
+                break
+        classes[r : r + h, c : c + w] = 1
+    return classes
+
+
+@pytest.mark.parametrize("anywhere", [False, True], ids=["inside-classes", "anywhere"])
+def test_min_area_removes_small_regions_and_still_tiles(
+    tmp_path: Path, rng: np.random.Generator, anywhere: bool
+) -> None:
+    classes = islands(rng, anywhere)
+    raster = write_classes(tmp_path / "islands.tif", classes)
+    min_area = 5 * 4.0  # five pixels
+    result = polygonize(raster, tmp_path / "sieved.gpkg", min_area_m2=min_area, block_rows=10)
+    geoms, ids, _, areas = read_layer(tmp_path / "sieved.gpkg")
+    assert 1 not in ids  # every island merged away
+    assert areas.min() >= min_area
+    assert shapely.is_valid(geoms).all()
+    valid_area = (classes != 255).sum() * 4.0
+    assert result.total_area_m2 == pytest.approx(valid_area, rel=1e-12)
+    assert shapely.union_all(geoms).area == pytest.approx(valid_area, rel=1e-12)
+    assert areas.sum() == pytest.approx(valid_area, rel=1e-12)
+    if not anywhere:  # one neighbour each: the strips decide as one whole-raster sieve does
+        sieved = rasterio.features.sieve(classes, 5, mask=classes != 255)
+        for class_id in (0, 3, 4):
+            expected = (sieved == class_id).sum() * 4.0
+            assert result.area_m2_by_class[class_id] == pytest.approx(expected)
+
+
+def test_simplify_keeps_shared_edges(tmp_path: Path, rng: np.random.Generator) -> None:
+    classes = fragmented(rng, 160, 150)
+    raster = write_classes(tmp_path / "classes.tif", classes)
+    plain = polygonize(raster, tmp_path / "plain.gpkg", block_rows=32)
+    simple = polygonize(raster, tmp_path / "simple.gpkg", block_rows=32, simplify_m=5.0)
+    geoms, _, _, areas = read_layer(tmp_path / "simple.gpkg")
+    plain_geoms, _, _, _ = read_layer(tmp_path / "plain.gpkg")
+    assert simple.n_polygons == plain.n_polygons
+    assert shapely.is_valid(geoms).all()
+    assert (
+        shapely.get_num_coordinates(geoms).sum()
+        < 0.8 * shapely.get_num_coordinates(plain_geoms).sum()
+    )
+    valid_area = (classes != 255).sum() * 4.0
+    union = shapely.union_all(geoms)
+    assert union.area == pytest.approx(valid_area, rel=1e-9)  # no gaps, same outer boundary
+    assert areas.sum() == pytest.approx(union.area, rel=1e-9)  # no overlaps
+    assert np.allclose(areas, shapely.area(geoms))
+
+
+def test_layer_carries_the_qgis_default_style(tmp_path: Path, rng: np.random.Generator) -> None:
+    raster = write_classes(tmp_path / "classes.tif", fragmented(rng, 40, 40))
+    polygonize(raster, tmp_path / "styled.gpkg", layer="cover")
+    assert pyogrio.list_layers(tmp_path / "styled.gpkg")[:, 0].tolist() == ["cover", "layer_styles"]
+    with sqlite3.connect(tmp_path / "styled.gpkg") as con:
+        rows = con.execute(
+            "SELECT f_table_name, f_geometry_column, styleQML FROM layer_styles WHERE useAsDefault"
+        ).fetchall()
+        (version,) = con.execute("PRAGMA user_version").fetchone()
+        (indexed,) = con.execute("SELECT count(*) FROM rtree_cover_geom").fetchone()
+        (features,) = con.execute("SELECT count(*) FROM cover").fetchone()
+    assert version == 10200  # GeoPackage 1.2
+    assert indexed == features > 0
+    ((table, column, qml),) = rows
+    assert (table, column) == ("cover", "geom")
+    labels = {c.get("value"): c.get("label") for c in ET.fromstring(qml).iter("category")}
+    assert labels == {str(k): v for k, v in NAMES.items()}
+
+
+def test_unnamed_classes_get_a_name_and_a_style(tmp_path: Path) -> None:
+    classes = np.array([[0, 7], [7, 7]], dtype=np.uint8)
+    raster = write_classes(tmp_path / "seven.tif", classes)
+    polygonize_raster(raster, tmp_path / "seven.gpkg", class_names={0: "water"}, class_colors={})
+    _, ids, names, _ = read_layer(tmp_path / "seven.gpkg")
+    assert dict(zip(ids.tolist(), names.tolist(), strict=True)) == {0: "water", 7: "class 7"}
+
+
+def test_all_nodata_gives_an_empty_styled_layer(tmp_path: Path) -> None:
+    raster = write_classes(tmp_path / "empty.tif", np.full((20, 20), 255, dtype=np.uint8))
+    result = polygonize(raster, tmp_path / "empty.gpkg", block_rows=8)
+    assert (result.n_polygons, result.total_area_m2, result.area_m2_by_class) == (0, 0.0, {})
+    assert pyogrio.read_info(tmp_path / "empty.gpkg", layer="landcover")["features"] == 0
+
+
+def test_progress_is_reported_per_strip_and_cancellation_propagates(tmp_path: Path) -> None:
+    raster = write_classes(tmp_path / "classes.tif", np.zeros((25, 10), dtype=np.uint8))
+    seen: list[tuple[int, int]] = []
+    polygonize(
+        raster, tmp_path / "a.gpkg", block_rows=10, progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen == [(10, 25), (20, 25), (25, 25)]
+
+    def cancel(done: int, total: int) -> None:
+        raise Cancelled
+
+    with pytest.raises(Cancelled):
+        polygonize(raster, tmp_path / "b.gpkg", block_rows=10, progress=cancel)
+
+
+def test_refuses_what_the_user_must_fix(tmp_path: Path) -> None:
+    raster = write_classes(tmp_path / "classes.tif", np.zeros((4, 4), dtype=np.uint8))
+    (tmp_path / "taken.gpkg").write_bytes(b"")
+    with pytest.raises(UserError, match="exists"):
+        polygonize(raster, tmp_path / "taken.gpkg")
+    rgb = tmp_path / "rgb.tif"
+    with rasterio.open(
+        rgb,
+        "w",
+        driver="GTiff",
+        width=4,
+        height=4,
+        count=3,
+        dtype="uint8",
+        crs=UTM,
+        transform=UTM_TRANSFORM,
+    ) as dst:
+        dst.write(np.zeros((3, 4, 4), dtype=np.uint8))
+    with pytest.raises(UserError, match="not a class raster"):
+        polygonize(rgb, tmp_path / "rgb.gpkg")
+    with pytest.raises(UserError, match="cannot open"):
+        polygonize(tmp_path / "missing.tif", tmp_path / "missing.gpkg")
+
+
+@pytest.mark.realdata
+def test_real_naip_land_cover(real_data: Path, tmp_path: Path) -> None:
+    """A fragmented land cover from the real NAIP scene (NDVI classes): seams, areas, options."""
+    with rasterio.open(real_data / "naip" / "m_4709963_se_14_1_20200831.tif") as src:
+        red, nir = src.read(1).astype(np.float64), src.read(4).astype(np.float64)
+        valid = src.read_masks(1) > 0
+        crs, transform = src.crs, src.transform
+    ndvi = (nir - red) / np.maximum(nir + red, 1.0)
+    classes = np.digitize(ndvi, [-0.1, 0.15, 0.35]).astype(np.uint8)
+    classes[~valid] = 255
+    raster = write_classes(tmp_path / "naip_classes.tif", classes, crs, transform)
+    pixel_area = abs(transform.determinant)
+
+    strips = polygonize(raster, tmp_path / "strips.gpkg", block_rows=64)
+    whole = polygonize(raster, tmp_path / "whole.gpkg", block_rows=100_000)
+    geoms, ids, _, areas = read_layer(tmp_path / "strips.gpkg")
+    whole_geoms, whole_ids, _, _ = read_layer(tmp_path / "whole.gpkg")
+    assert strips.n_polygons == whole.n_polygons > 5000
+    assert canonical(geoms, ids) == canonical(whole_geoms, whole_ids)
+    assert shapely.is_valid(geoms).all()
+    for class_id in range(4):
+        expected = (classes == class_id).sum() * pixel_area
+        assert areas[ids == class_id].sum() == pytest.approx(expected, rel=1e-12)
+
+    cleaned = polygonize(
+        raster, tmp_path / "cleaned.gpkg", block_rows=64, min_area_m2=500.0, simplify_m=10.0
+    )
+    geoms, _, _, areas = read_layer(tmp_path / "cleaned.gpkg")
+    assert cleaned.n_polygons < strips.n_polygons / 3
+    assert shapely.is_valid(geoms).all()
+    union = shapely.union_all(geoms)
+    assert union.area == pytest.approx(valid.sum() * pixel_area, rel=1e-9)
+    assert areas.sum() == pytest.approx(union.area, rel=1e-9)
