@@ -14,7 +14,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from s5geo.config import DataConfig
 from s5geo.data.classes import ClassMap, get_class_map
-from s5geo.data.image_folder import ImageFolderSegmentation, read_split
+from s5geo.data.image_folder import ImageFolderSegmentation
+from s5geo.data.splits import read_split
 from s5geo.data.views import ViewStream
 from s5geo.errors import UserError
 

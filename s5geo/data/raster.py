@@ -25,7 +25,7 @@ from torchgeo.samplers import GridGeoSampler, RandomGeoSampler
 
 from s5geo.config import DataConfig
 from s5geo.data.classes import ClassMap
-from s5geo.data.image_folder import read_split
+from s5geo.data.splits import read_split
 from s5geo.errors import UserError
 
 
