@@ -182,10 +182,21 @@ class _Queue:
         self._size += len(polygons)
 
     def take(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        polygons, classes = np.concatenate(self._polygons), np.concatenate(self._classes)
-        self._polygons, self._classes = [polygons[count:]], [classes[count:]]
+        """The first ``count`` queued polygons and their classes."""
+        polygons: list[np.ndarray] = []
+        classes: list[np.ndarray] = []
+        needed = count
+        while needed:
+            head, head_classes = self._polygons[0], self._classes[0]
+            polygons.append(head[:needed])
+            classes.append(head_classes[:needed])
+            if len(head) > needed:
+                self._polygons[0], self._classes[0] = head[needed:], head_classes[needed:]
+            else:
+                del self._polygons[0], self._classes[0]
+            needed -= len(polygons[-1])
         self._size -= count
-        return polygons[:count], classes[:count]
+        return np.concatenate(polygons), np.concatenate(classes)
 
 
 class _Tally:
