@@ -106,7 +106,7 @@ class AlignedPairs(Dataset[dict[str, torch.Tensor]]):
         image_path, mask_path = self.pairs[index]
         with rasterio.open(image_path) as src:
             start, stop = self.rows or (0, src.height)
-            window = Window(0, start, src.width, min(stop, src.height) - start)  # type: ignore[call-arg]
+            window = Window(0, start, src.width, min(stop, src.height) - start)
             raw = src.read(self.bands, window=window).astype(np.float32)
             nodata, shape = src.nodata, src.shape
         valid = (raw != nodata).any(0) if nodata is not None else np.ones(raw.shape[1:], bool)
@@ -131,11 +131,13 @@ def aligned_split(cfg: DataConfig, split: str, with_masks: bool = True) -> Align
         raise UserError(f"no scene matches {root / cfg.images_dir / cfg.image_glob}")
     if len(images) != len(masks):
         raise UserError(
-            f"{len(images)} scenes but {len(masks)} masks under {root}: pairs are made in name order"
+            f"{len(images)} scenes but {len(masks)} masks under {root} (paired in name order)"
         )
     spec = SplitSpec.parse(split)
     pairs = [
-        (i, m) for i, m in zip(images, masks, strict=True) if spec.stems is None or i.stem in spec.stems
+        (i, m)
+        for i, m in zip(images, masks, strict=True)
+        if spec.stems is None or i.stem in spec.stems
     ]
     if not pairs:
         raise UserError(f"split {split!r} selects no scene of {root}")

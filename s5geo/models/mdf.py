@@ -30,6 +30,7 @@ from s5geo.config import (
 )
 from s5geo.errors import UserError
 from s5geo.models.moe import MoESegmentor, build_moe_segmentor, init_from_dense
+from s5geo.models.segmentor import Segmentor
 
 
 @dataclass
@@ -79,7 +80,9 @@ class MDFConfig:
         from s5geo.data.aligned import class_map_for
 
         return [
-            d.num_classes if d.num_classes is not None else class_map_for(d.data.class_map).num_classes
+            d.num_classes
+            if d.num_classes is not None
+            else class_map_for(d.data.class_map).num_classes
             for d in self.datasets.values()
         ]
 
@@ -97,7 +100,8 @@ def mdf_config_from_dict(tree: dict[str, Any]) -> MDFConfig:
         raise UserError("a MoE-MDF config needs a datasets mapping of name -> dataset")
     cfg = from_dict(MDFConfig, tree)
     cfg.datasets = {
-        str(name): from_dict(MDFDataset, spec or {}, f"datasets.{name}.") for name, spec in raw.items()
+        str(name): from_dict(MDFDataset, spec or {}, f"datasets.{name}.")
+        for name, spec in raw.items()
     }
     return cfg
 
@@ -114,7 +118,9 @@ def build_mdf_model(cfg: MDFConfig, load_weights: bool = True) -> MoESegmentor:
 
     names = list(cfg.datasets)
     counts = cfg.class_counts()
-    dense_cfg = dataclasses.replace(cfg.model, pretrained=cfg.model.pretrained if load_weights else None)
+    dense_cfg = dataclasses.replace(
+        cfg.model, pretrained=cfg.model.pretrained if load_weights else None
+    )
     dense = build_model(dense_cfg)
     source = None
     if load_weights and cfg.moe.init_from:
@@ -129,7 +135,7 @@ def build_mdf_model(cfg: MDFConfig, load_weights: bool = True) -> MoESegmentor:
     return moe
 
 
-def load_dense_checkpoint(path: Path, model: ModelConfig) -> torch.nn.Module:
+def load_dense_checkpoint(path: Path, model: ModelConfig) -> Segmentor:
     """The dense network of an s5geo train checkpoint; UserError when it is another model."""
     from s5geo.train.evaluate import load_checkpoint_model
 
@@ -150,7 +156,9 @@ def load_dense_checkpoint(path: Path, model: ModelConfig) -> torch.nn.Module:
         raise UserError(
             f"{path} predicts {dense_cfg.model.num_classes} classes: set model.num_classes to it"
         )
-    return net  # type: ignore[no-any-return]
+    if not isinstance(net, Segmentor):
+        raise UserError(f"{path} does not hold a segmentor")
+    return net
 
 
 def count(module: torch.nn.Module) -> int:
@@ -163,7 +171,7 @@ def describe_moe_config(path: Path, overrides: list[str]) -> dict[str, Any]:
     cfg = load_mdf_config(path, overrides)
     with torch.device("meta"):
         moe = build_mdf_model(cfg, load_weights=False)
-    experts = sum(count(b.mlp.experts) for b in moe.backbone.blocks)  # type: ignore[union-attr]
+    experts = sum(count(mlp.experts) for mlp in moe.backbone.mlps())
     # One dataset's path: shared weights + its expert + its decoder (what dataset_path exports).
     shared = count(moe.backbone) - experts + experts // len(cfg.datasets) + count(moe.neck)
     return {

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -65,7 +66,7 @@ class MoEMlp(nn.Module):
 def _block_forward(block: Block, x: torch.Tensor, dataset: int) -> torch.Tensor:
     """timm ``Block.forward`` with the dataset id passed to the MoE FFN."""
     x = x + block.drop_path1(block.ls1(block.attn(block.norm1(x))))
-    mlp: MoEMlp = block.mlp  # type: ignore[assignment]
+    mlp = cast(MoEMlp, block.mlp)
     return x + block.drop_path2(block.ls2(mlp(block.norm2(x), dataset)))
 
 
@@ -90,11 +91,13 @@ class ViTMoE(nn.Module):
         self.num_datasets = num_datasets
         self.expert_dim = expert_dim
         for block in self.blocks:
-            dense = block.mlp
-            hidden = dense.fc1.out_features
-            moe = MoEMlp(vit.embed_dim, hidden, num_datasets, expert_dim)
-            moe.to(dense.fc1.weight.device)
-            block.mlp = moe
+            fc1 = cast(nn.Linear, block.get_submodule("mlp.fc1"))
+            moe = MoEMlp(vit.embed_dim, fc1.out_features, num_datasets, expert_dim)
+            block.mlp = moe.to(fc1.weight.device)
+
+    def mlps(self) -> list[MoEMlp]:
+        """The MoE FFN of every block, in order."""
+        return [cast(MoEMlp, block.get_submodule("mlp")) for block in self.blocks]
 
     @property
     def out_channels(self) -> list[int]:
@@ -114,7 +117,7 @@ class ViTMoE(nn.Module):
             if self.grad_checkpointing and self.training:
                 tokens = checkpoint(_block_forward, block, tokens, dataset, use_reentrant=False)
             else:
-                tokens = _block_forward(block, tokens, dataset)  # type: ignore[arg-type]
+                tokens = _block_forward(cast(Block, block), tokens, dataset)
             if i in self.taps:
                 outs.append(tokens.transpose(1, 2).reshape(b, c, h, w))
         return outs
@@ -143,7 +146,7 @@ class MoESegmentor(nn.Module):
         self.names = list(names)
 
     def forward(self, x: torch.Tensor, dataset: int) -> torch.Tensor:
-        head: UperNetHead = self.heads[dataset]  # type: ignore[assignment]
+        head = cast(UperNetHead, self.heads[dataset])
         logits = head(self.neck(self.backbone(x, dataset)))
         return F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
 
@@ -203,7 +206,9 @@ def init_from_dense(moe: MoESegmentor, dense: Segmentor, copy_classifiers: bool 
         else:
             source = key
         if state[source].shape != own[key].shape:
-            raise ValueError(f"{key}: dense {tuple(state[source].shape)} != {tuple(own[key].shape)}")
+            raise ValueError(
+                f"{key}: dense {tuple(state[source].shape)} != {tuple(own[key].shape)}"
+            )
         own[key].copy_(state[source])
 
 
@@ -216,20 +221,21 @@ def dataset_path(moe: MoESegmentor, dataset: int | str) -> Segmentor:
     """
     index = moe.names.index(dataset) if isinstance(dataset, str) else dataset
     src = moe.backbone
-    first: nn.Linear = src.blocks[0].mlp.fc1  # type: ignore[index, assignment, union-attr]
+    proj = cast(nn.Conv2d, src.get_submodule("patch_embed.proj"))
+    patch = proj.kernel_size[0]
     vit = ViT(
-        img_size=src.grid[0] * src.patch_embed.proj.kernel_size[0],  # type: ignore[index]
-        patch_size=src.patch_embed.proj.kernel_size[0],  # type: ignore[index]
-        in_chans=src.patch_embed.proj.in_channels,  # type: ignore[arg-type]
+        img_size=src.grid[0] * patch,
+        patch_size=patch,
+        in_chans=proj.in_channels,
         embed_dim=src.embed_dim,
         depth=len(src.blocks),
-        num_heads=src.blocks[0].attn.num_heads,  # type: ignore[index, arg-type]
-        mlp_ratio=first.out_features / src.embed_dim,
+        num_heads=cast(int, src.get_submodule("blocks.0.attn").num_heads),
+        mlp_ratio=src.mlps()[0].fc1.out_features / src.embed_dim,
         taps=src.taps,
     )
     neck = copy.deepcopy(moe.neck)
     head = copy.deepcopy(moe.heads[index])
-    dense = Segmentor(vit, neck, head)  # type: ignore[arg-type]
+    dense = Segmentor(vit, neck, cast(UperNetHead, head))
     full = moe.state_dict()
     state = {}
     for key, value in full.items():
