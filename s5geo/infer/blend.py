@@ -23,7 +23,8 @@ from s5geo.infer.tiling import WindowPlan
 
 NODATA = 255
 
-# emit(first_row, classes[h, width] uint8, confidence[h, width] uint8) for consecutive rows.
+# emit(first_row, classes[h, width] uint8, confidence[h, width] uint8) for consecutive rows; the
+# confidence rows are a [h, 1] placeholder when the blender was made without confidence.
 Emit = Callable[[int, np.ndarray, np.ndarray], None]
 
 
@@ -49,10 +50,13 @@ class _Axis:
 class StreamingBlender:
     """Accumulates weighted window probabilities and emits finished rows in order."""
 
-    def __init__(self, plan: WindowPlan, num_classes: int, emit: Emit) -> None:
+    def __init__(
+        self, plan: WindowPlan, num_classes: int, emit: Emit, confidence: bool = True
+    ) -> None:
         self.plan = plan
         self.k = num_classes
         self.emit = emit
+        self.confidence = confidence
         self._ys, self._xs = plan.ys, plan.xs
         self._ay = _Axis(self._ys, plan.size, plan.height)
         self._ax = _Axis(self._xs, plan.size, plan.width)
@@ -105,16 +109,19 @@ class StreamingBlender:
         h = self._ay.bounds[iy + 1] - self._ay.bounds[iy]
         if iy not in self._rows_cls:
             self._rows_cls[iy] = np.full((h, self.plan.width), NODATA, np.uint8)
-            self._rows_conf[iy] = np.full((h, self.plan.width), NODATA, np.uint8)
+            # Without a confidence output, rows carry a 1-pixel-wide placeholder, not a copy.
+            conf_width = self.plan.width if self.confidence else 1
+            self._rows_conf[iy] = np.full((h, conf_width), NODATA, np.uint8)
         if acc is not None:
             sums, wsum = acc
             xs = slice(self._ax.bounds[ix], self._ax.bounds[ix + 1])
             valid = wsum > 0
             cls = np.argmax(sums, axis=0).astype(np.uint8)
-            top = np.max(sums, axis=0) / np.where(valid, wsum, 1.0)
-            conf = np.clip(np.rint(top * 100.0), 0, 100).astype(np.uint8)
             self._rows_cls[iy][:, xs] = np.where(valid, cls, NODATA)
-            self._rows_conf[iy][:, xs] = np.where(valid, conf, NODATA)
+            if self.confidence:
+                top = np.max(sums, axis=0) / np.where(valid, wsum, 1.0)
+                conf = np.clip(np.rint(top * 100.0), 0, 100).astype(np.uint8)
+                self._rows_conf[iy][:, xs] = np.where(valid, conf, NODATA)
         self._cells_left_in_row[iy] -= 1
         while self._next_row < len(self._ay) and self._cells_left_in_row[self._next_row] == 0:
             i = self._next_row

@@ -306,7 +306,7 @@ def predict_into(
             if conf_writer is not None:
                 conf_writer.write(row, conf)
 
-        blender = StreamingBlender(plan, info.num_classes, emit)
+        blender = StreamingBlender(plan, info.num_classes, emit, confidence=conf_tmp is not None)
         total = len(plan)
         done = run = 0
         start = time.perf_counter()
