@@ -27,11 +27,13 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Distil a teacher checkpoint into a compact student (SSKD, MCKD, plain KD).
 
-        Example: s5geo distill configs/distill/sskd_dubai_cpu.yaml --set distill.skip=[adapt]
+        Example:
+
+            s5geo distill configs/distill/sskd_dubai_cpu.yaml --set distill.skip=[adapt]
 
         Each stage writes metrics.csv, checkpoints/, curves.png and stage.json (val/test mIoU)
-        into train.out_dir/run_name/<stage>; summary.csv lists every finished stage. Stage
-        checkpoints are s5geo checkpoints: s5geo export turns them into ONNX model files.
+        into train.out_dir/run_name/STAGE; summary.csv lists every finished stage. Run the same
+        command with --resume to continue an interrupted run.
         """
         from s5geo.distill.config import load_distill_config
         from s5geo.distill.runner import distill as run_distill

@@ -95,3 +95,16 @@ def test_mckd_partitions_and_stages(
     assert {n.split("_")[0] for n in a} != {n.split("_")[0] for n in b}
     assert {p.stem for p in (run / "soft" / "cross1_A").glob("*.pt")} == a  # S_B relabelled A
     assert {p.stem for p in (run / "soft" / "cross1_B").glob("*.pt")} == b
+
+
+def test_missing_teacher_is_a_user_error_before_any_output(
+    tiny_overrides: list[str], tmp_path: Path
+) -> None:
+    with pytest.raises(UserError, match="teacher checkpoint not found"):
+        _run("kd", tiny_overrides, tmp_path, tmp_path / "none.ckpt", [])
+    assert not any(tmp_path.iterdir())
+
+
+def test_unknown_stage_is_a_user_error(tiny_overrides: list[str], tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown stage"):
+        _run("sskd", tiny_overrides, tmp_path, tmp_path / "none.ckpt", [], stage="distil")
