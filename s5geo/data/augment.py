@@ -27,11 +27,11 @@ def weak_view(
     image: torch.Tensor,
     mask: torch.Tensor | None,
     crop_size: int,
-    valid: torch.Tensor | None = None,
     scale_range: tuple[float, float] = (0.5, 2.0),
     rotation: bool = False,
     ignore_index: int = 255,
     rng: random.Random | None = None,
+    valid: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """One weak view of a sample: ``image`` float [C, S, S] in 0..1 (from uint8 0..255 input),
     ``mask`` int64 [S, S] (all ignore when unlabeled), ``valid`` bool [S, S] (False on padding and
