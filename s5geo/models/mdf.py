@@ -51,6 +51,7 @@ class MDFDataset:
     start_step: int = 0  # the dataset's loss joins at this step (paper: Vaihingen at 70 % of steps)
     batch_size: int | None = None  # None: train.batch_size
     num_classes: int | None = None  # None: the class map's
+    enabled: bool = True  # false: left out of the run (e.g. one dataset alone = a dense model)
 
 
 @dataclass
