@@ -141,6 +141,31 @@ class _Batch:
     skipped: list[tuple[int, int]]  # wholly nodata windows before/among these
 
 
+def _window_input(
+    ds: rasterio.DatasetReader,
+    win: Window,
+    bands: tuple[int, ...],
+    tile: int,
+    scale: float,
+    validity: Callable[[Window, np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """(validity on the scene grid, raw model input [C, mh, mw], its validity), or None when the
+    window is wholly nodata. With ``scale`` != 1 the input is resampled to the model's GSD."""
+    if scale == 1.0:
+        raw = read_window(ds, win, bands)
+        valid = validity(win, raw)
+        return (valid, raw, valid) if valid.any() else None
+    valid = ds.dataset_mask(window=win) > 0
+    if not valid.any():
+        return None
+    h, w = valid.shape
+    mh, mw = min(tile, round(h / scale)), min(tile, round(w / scale))
+    raw = read_window(ds, win, bands, out_shape=(mh, mw))
+    rows = (np.arange(mh) * h // mh)[:, None]
+    cols = (np.arange(mw) * w // mw)[None, :]
+    return valid, raw, valid[rows, cols]  # nearest-neighbour mask on the model grid
+
+
 def _batches(
     ds: rasterio.DatasetReader,
     plan: WindowPlan,
@@ -156,31 +181,19 @@ def _batches(
     offset = (-np.asarray(info.mean, np.float32) / std)[:, None, None]
     full_weight = blend_weights(plan.size)
     validity = validity_from_data(ds, bands)
-    raw_empty = np.zeros((len(bands), 0, 0), np.float32)
     keys: list[tuple[int, int]] = []
     shapes: list[tuple[int, int, int, int]] = []
     weights: list[np.ndarray] = []
     skipped: list[tuple[int, int]] = []
     data = np.zeros((batch_size, len(bands), tile, tile), np.float32)
     for r, c, win in plan.windows():
-        h, w = int(win.height), int(win.width)
-        if scale == 1.0:
-            mh, mw = h, w
-            raw = read_window(ds, win, bands)
-            valid = validity(win, raw)
-        else:
-            mh, mw = min(tile, round(h / scale)), min(tile, round(w / scale))
-            valid = ds.dataset_mask(window=win) > 0
-            raw = read_window(ds, win, bands, out_shape=(mh, mw)) if valid.any() else raw_empty
-        if not valid.any():
+        got = _window_input(ds, win, bands, tile, scale, validity)
+        if got is None:
             skipped.append((r, c))
             continue
-        if scale == 1.0:
-            model_valid = valid
-        else:
-            rows = (np.arange(mh) * h // mh)[:, None]
-            cols = (np.arange(mw) * w // mw)[None, :]
-            model_valid = valid[rows, cols]  # nearest-neighbour mask on the model grid
+        valid, raw, model_valid = got
+        h, w = valid.shape
+        mh, mw = raw.shape[1:]
         i = len(keys)
         slot = data[i]
         slot.fill(0.0)  # padding and nodata sit at the band mean after normalisation

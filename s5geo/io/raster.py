@@ -24,7 +24,7 @@ BLOCK = 512
 # GDAL's block cache (MiB) during prediction and the COG copy. GDAL's default is 5 % of RAM, which a
 # large scene fills with decoded blocks (reads of VRT mosaics, then the copy): a fixed, small cache
 # keeps peak memory independent of the scene size (docs/BENCHMARKS.md).
-GDAL_CACHE_MB = 64
+GDAL_CACHE_MB = 16
 _GDAL_ENV = {"GDAL_CACHEMAX": GDAL_CACHE_MB, "GDAL_NUM_THREADS": "ALL_CPUS"}
 
 
