@@ -56,13 +56,10 @@ def model_info_for(cfg: Config, checkpoint: Path, tile: int) -> ModelInfo:
 def _split_images(cfg: Config) -> list[Path]:
     root = Path(str(cfg.data.root))
     if cfg.data.kind == "image_folder":
-        from s5geo.data.image_folder import IMAGE_SUFFIXES, read_split
+        from s5geo.data.splits import find_image, read_split
 
         stems = read_split(root, cfg.data.splits_file, cfg.data.split_val)
-        folder = root / cfg.data.images_dir
-        return [
-            p for s in stems for p in (folder / f"{s}{x}" for x in IMAGE_SUFFIXES) if p.exists()
-        ]
+        return [find_image(root / cfg.data.images_dir, s) for s in stems]
     return sorted((root / cfg.data.images_dir).glob(cfg.data.image_glob))
 
 
