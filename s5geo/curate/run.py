@@ -1,0 +1,130 @@
+"""``s5geo curate``: seed checkpoint + labelled images + unlabeled pool -> selection and report.
+
+Outputs in ``out_dir``: ``selection.gpkg`` (window footprints, see :mod:`s5geo.curate.manifest`),
+``report.json`` (settings, per-cluster labelled counts, quotas and selections, entropy summary) and
+``entropy.png`` (histogram of pool and selected entropies). Pool and labelled images may be paths,
+folders or globs, or ``split:NAME`` for a split of the seed run's own image-folder data config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from s5geo.config import Config
+from s5geo.errors import UserError
+
+SPLIT_PREFIX = "split:"
+
+
+@dataclass(frozen=True)
+class CurateOptions:
+    """What to select and how: target size B_u, clusters M, window side, ceiling, background."""
+
+    target: int
+    clusters: int = 8
+    window: int = 256
+    batch: int = 8
+    background: int | None = None
+    ceiling: float | None = None
+    seed: int = 0
+
+
+def resolve_items(items: Sequence[str], cfg: Config) -> list[Path]:
+    """Paths/folders/globs, with ``split:NAME`` read from the seed run's data config."""
+    from s5geo.curate.pool import expand_paths
+
+    paths: list[str | Path] = []
+    for item in items:
+        if item.startswith(SPLIT_PREFIX):
+            if cfg.data.kind != "image_folder":
+                raise UserError(f"{item}: split names need an image-folder seed run; pass paths")
+            from s5geo.data.splits import find_image, read_split
+
+            root = cfg.data.resolved_root()
+            names = read_split(root, cfg.data.splits_file, item[len(SPLIT_PREFIX) :])
+            paths += [find_image(root / cfg.data.images_dir, n) for n in names]
+        else:
+            paths.append(item)
+    return expand_paths(paths)
+
+
+def curate(
+    checkpoint: Path,
+    pool: Sequence[str],
+    labeled: Sequence[str],
+    out_dir: Path,
+    options: CurateOptions,
+    progress: Callable[[str, int], None] | None = None,
+) -> dict[str, Any]:
+    """Score, cluster, select and write; returns the report."""
+    import torch
+
+    from s5geo.curate import select as sel
+    from s5geo.curate.manifest import plot_entropy, write_report, write_selection
+    from s5geo.curate.pool import iter_windows
+    from s5geo.curate.score import Scored, score_windows
+    from s5geo.train.evaluate import load_checkpoint_model
+
+    net, cfg = load_checkpoint_model(checkpoint)
+    k = cfg.model.num_classes
+    if options.background is not None and not 0 <= options.background < k:
+        raise UserError(f"background class {options.background} is not one of the {k} classes")
+    pool_files, labeled_files = resolve_items(pool, cfg), resolve_items(labeled, cfg)
+    overlap = set(pool_files) & set(labeled_files)
+    if overlap:
+        raise UserError(f"{len(overlap)} files are in both the pool and the labelled set")
+
+    def score(files: list[Path], stage: str) -> Scored:
+        return score_windows(
+            net, iter_windows(files, options.window), bands=list(cfg.data.bands),
+            input_scale=cfg.data.input_scale, mean=list(cfg.data.mean), std=list(cfg.data.std),
+            size=options.window, batch=options.batch, background=options.background,
+            progress=None if progress is None else (lambda n: progress(stage, n)),
+        )  # fmt: skip
+
+    with torch.inference_mode():
+        lab = score(labeled_files, "labelled")
+        unl = score(pool_files, "pool")
+    if not unl.refs:
+        raise UserError("the pool has no window with valid pixels")
+    centroids, lab_clusters = sel.kmeans(lab.embedding, options.clusters, seed=options.seed)
+    n_l = np.bincount(lab_clusters, minlength=options.clusters)
+    clusters = sel.assign(unl.embedding, centroids)
+    quota = sel.quotas(n_l, min(options.target, len(unl.refs)))
+    chosen = sel.select(unl.entropy, clusters, quota, options.ceiling)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    refs = [unl.refs[i] for i in chosen]
+    layers = write_selection(
+        out_dir / "selection.gpkg", refs, unl.entropy[chosen], clusters[chosen]
+    ) if refs else []  # fmt: skip
+    plot_entropy(unl.entropy, unl.entropy[chosen], options.ceiling, out_dir / "entropy.png")
+    selected = np.bincount(clusters[chosen], minlength=options.clusters)
+    pool_counts = np.bincount(clusters, minlength=options.clusters)
+    report: dict[str, Any] = {
+        "checkpoint": str(checkpoint),
+        "options": asdict(options),
+        "labelled_files": len(labeled_files), "labelled_windows": len(lab.refs),
+        "pool_files": len(pool_files), "pool_windows": len(unl.refs),
+        "selected": len(chosen), "layers": layers,
+        "georeferenced": sorted({r.crs or "none (pixel coordinates)" for r in unl.refs}),
+        "clusters": [
+            {"cluster": m, "labelled": int(n_l[m]), "pool": int(pool_counts[m]),
+             "quota": int(quota[m]), "selected": int(selected[m])}
+            for m in range(options.clusters)
+        ],
+        "entropy": {
+            "pool_mean": float(np.mean(unl.entropy)),
+            "pool_quantiles": {str(q): float(np.quantile(unl.entropy, q))
+                               for q in (0.0, 0.25, 0.5, 0.75, 1.0)},
+            "selected_mean": float(np.mean(unl.entropy[chosen])) if len(chosen) else None,
+            "selected_max": float(np.max(unl.entropy[chosen])) if len(chosen) else None,
+        },
+    }  # fmt: skip
+    write_report(out_dir / "report.json", report)
+    return report

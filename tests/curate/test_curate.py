@@ -1,0 +1,93 @@
+"""A real curation run on a few Dubai images and a synthetic georeferenced scene."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyogrio
+import pytest
+import torch
+from helpers import write_scene
+
+from s5geo.config import load_config
+from s5geo.curate.manifest import read_selection
+from s5geo.curate.run import CurateOptions, curate, resolve_items
+from s5geo.models import build_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def seed_checkpoint(tmp_path: Path) -> Path:
+    """An s5geo train checkpoint (config + ``net.`` state dict) of a small Dubai model."""
+    cfg = load_config(
+        ROOT / "configs" / "s4p" / "dubai_cpu_supervised.yaml",
+        ["model.name=vit_tiny", "model.img_size=128", "model.decoder_channels=16"],
+    )
+    torch.manual_seed(0)
+    net = build_model(cfg.model)
+    path = tmp_path / "seed.ckpt"
+    state = {f"net.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"hyper_parameters": {"config": cfg.to_dict()}, "state_dict": state}, path)
+    return path
+
+
+def test_curate_dubai_images(real_data: Path, seed_checkpoint: Path, tmp_path: Path) -> None:
+    images = real_data / "dubai" / "images"
+    report = curate(
+        seed_checkpoint,
+        pool=[str(images / "Tile2_image_part_00[1-4].jpg")],  # a glob: 4 images, 24 windows
+        labeled=[str(images / f"Tile1_image_part_00{i}.jpg") for i in (1, 5)],
+        out_dir=tmp_path / "out",
+        options=CurateOptions(target=12, clusters=3, window=256, batch=4, background=1),
+    )  # fmt: skip
+    assert report["selected"] == 12
+    assert sum(c["quota"] for c in report["clusters"]) == 12
+    assert sum(c["labelled"] for c in report["clusters"]) == report["labelled_windows"]
+    assert report["georeferenced"] == ["none (pixel coordinates)"]
+    rows = read_selection(tmp_path / "out" / "selection.gpkg")
+    assert len(rows) == 12 and [r["rank"] for r in rows] == sorted(r["rank"] for r in rows)
+    entropies = [r["entropy"] for r in rows]
+    assert entropies == sorted(entropies)
+    assert all(Path(r["scene"]).is_file() for r in rows)
+    assert (
+        pyogrio.read_info(str(tmp_path / "out" / "selection.gpkg"), layer="selection_pixel")["crs"]
+        is None
+    )
+    assert (tmp_path / "out" / "entropy.png").stat().st_size > 0
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["selected"] == 12
+
+
+def test_split_names_resolve_through_the_seed_config(real_data: Path) -> None:
+    cfg = load_config(ROOT / "configs" / "s4p" / "dubai_cpu_supervised.yaml")
+    paths = resolve_items(["split:val"], cfg)
+    assert len(paths) == 9 and all(p.name.startswith("Tile2_") for p in paths)
+
+
+def test_curate_scene_footprints_in_scene_crs(seed_checkpoint: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    data = rng.integers(1, 255, size=(3, 300, 200), dtype=np.uint8)
+    data[:, :100, :] = 0  # a no-data band: its windows are wholly invalid and never scored
+    scene = write_scene(tmp_path / "scene.tif", data, crs="EPSG:32633", res=0.5, nodata=0)
+    labeled = write_scene(tmp_path / "lab.tif", data[:, 100:, :].copy(), crs="EPSG:32633")
+    report = curate(
+        seed_checkpoint, [str(scene)], [str(labeled)], tmp_path / "out",
+        CurateOptions(target=2, clusters=1, window=64, batch=3, ceiling=10.0),
+    )  # fmt: skip
+    assert report["pool_windows"] == 4 * 4  # 200x200 valid rows of 64-px windows, edge-aligned
+    info = pyogrio.read_info(str(tmp_path / "out" / "selection.gpkg"), layer="selection")
+    assert "32633" in info["crs"] and info["features"] == 2
+    x0, y0, x1, y1 = pyogrio.read_bounds(str(tmp_path / "out" / "selection.gpkg"))[1][:, 0]
+    assert x1 - x0 == pytest.approx(32.0) and y1 - y0 == pytest.approx(32.0)  # 64 px x 0.5 m
+    assert y1 <= 5_000_000.0 - 100 * 0.5 + 1e-6  # below the no-data band
