@@ -108,3 +108,15 @@ def test_missing_teacher_is_a_user_error_before_any_output(
 def test_unknown_stage_is_a_user_error(tiny_overrides: list[str], tmp_path: Path) -> None:
     with pytest.raises(UserError, match="unknown stage"):
         _run("sskd", tiny_overrides, tmp_path, tmp_path / "none.ckpt", [], stage="distil")
+
+
+def test_partition_keeps_groups_whole_and_balances_pixels() -> None:
+    from s5geo.distill.pipelines import partition
+
+    names = [f"Tile{t}_image_part_00{i}" for t in (1, 3, 7) for i in range(3)]
+    pixels = [1] * 3 + [1] * 3 + [4] * 3  # Tile 7 has as many pixels as Tiles 1 and 3 together
+    a, b = partition(names, r"^(Tile\d+)_", pixels)
+    groups = [{names[i].split("_")[0] for i in side} for side in (a, b)]
+    assert sorted(map(sorted, groups)) == [["Tile1", "Tile3"], ["Tile7"]]
+    with pytest.raises(UserError, match="two groups"):
+        partition(names[:3], r"^(Tile\d+)_", pixels[:3])
