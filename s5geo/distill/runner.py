@@ -78,9 +78,9 @@ def distill(
     if config_file.is_file() and config_file.read_text() != resolved:
         (run / f"config.{int(time.time())}.yaml").write_text(resolved)  # what this session ran
     teacher = Path(cfg.distill.teacher)
-    if cfg.distill.method != "supervised" and not (run / "soft" / "teacher").is_dir():
-        if not teacher.is_file():
-            raise UserError(f"teacher checkpoint not found: {teacher} (set distill.teacher)")
+    labelled = (run / "soft" / "teacher").is_dir()
+    if cfg.distill.method != "supervised" and not labelled and not teacher.is_file():
+        raise UserError(f"teacher checkpoint not found: {teacher} (set distill.teacher)")
     run.mkdir(parents=True, exist_ok=True)
     if not config_file.is_file():
         config_file.write_text(resolved)
