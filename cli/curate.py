@@ -34,7 +34,10 @@ def register(app: typer.Typer) -> None:
         ceiling: float | None = typer.Option(
             None, "--ceiling", help="Never select windows whose entropy is above this"
         ),
-        seed: int = typer.Option(0, "--seed", help="k-means seed"),
+        seed: int = typer.Option(0, "--seed", help="k-means (and --random) seed"),
+        random: bool = typer.Option(
+            False, "--random", help="Baseline: draw --target windows uniformly instead"
+        ),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing selection"),
         threads: int = typer.Option(2, "--threads", help="CPU threads for torch"),
         quiet: bool = typer.Option(False, "--quiet", help="No progress output"),
@@ -66,6 +69,7 @@ def register(app: typer.Typer) -> None:
         options = CurateOptions(
             target=target, clusters=clusters, window=window, batch=batch,
             background=background, ceiling=ceiling, seed=seed,
+            strategy="random" if random else "rs4p",
         )  # fmt: skip
 
         def show(stage: str, n: int) -> None:

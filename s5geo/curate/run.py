@@ -32,6 +32,7 @@ class CurateOptions:
     background: int | None = None
     ceiling: float | None = None
     seed: int = 0
+    strategy: str = "rs4p"  # "random": the same number of windows drawn uniformly (baseline)
 
 
 def resolve_items(items: Sequence[str], cfg: Config) -> list[Path]:
@@ -96,7 +97,13 @@ def curate(
     n_l = np.bincount(lab_clusters, minlength=options.clusters)
     clusters = sel.assign(unl.embedding, centroids)
     quota = sel.quotas(n_l, min(options.target, len(unl.refs)))
-    chosen = sel.select(unl.entropy, clusters, quota, options.ceiling)
+    if options.strategy == "rs4p":
+        chosen = sel.select(unl.entropy, clusters, quota, options.ceiling)
+    elif options.strategy == "random":
+        chosen = sel.random_subset(len(unl.refs), options.target, options.seed)
+        chosen = chosen[np.argsort(unl.entropy[chosen], kind="stable")]  # ranked like rs4p
+    else:
+        raise UserError(f"unknown curation strategy {options.strategy!r}; known: rs4p, random")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     refs = [unl.refs[i] for i in chosen]

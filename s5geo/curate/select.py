@@ -95,3 +95,10 @@ def select(
             if not left.any():
                 break
     return np.array(chosen, dtype=np.int64)
+
+
+def random_subset(n: int, target: int, seed: int = 0) -> IntArray:
+    """``target`` of ``n`` windows drawn uniformly without replacement (the random-pool baseline
+    of the curated-vs-random comparison), in pool order."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=min(target, n), replace=False)).astype(np.int64)

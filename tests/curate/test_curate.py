@@ -91,3 +91,26 @@ def test_curate_scene_footprints_in_scene_crs(seed_checkpoint: Path, tmp_path: P
     x0, y0, x1, y1 = pyogrio.read_bounds(str(tmp_path / "out" / "selection.gpkg"))[1][:, 0]
     assert x1 - x0 == pytest.approx(32.0) and y1 - y0 == pytest.approx(32.0)  # 64 px x 0.5 m
     assert y1 <= 5_000_000.0 - 100 * 0.5 + 1e-6  # below the no-data band
+
+
+def test_selection_is_an_unlabeled_source_and_random_baseline(
+    seed_checkpoint: Path, tmp_path: Path
+) -> None:
+    from s5geo.curate.source import SelectedWindows
+    from s5geo.data.views import ViewStream
+
+    data = np.random.default_rng(1).integers(1, 255, size=(3, 128, 192), dtype=np.uint8)
+    scene = write_scene(tmp_path / "scene.tif", data)
+    labeled = write_scene(tmp_path / "lab.tif", data[:, :64, :64].copy())
+    for strategy in ("rs4p", "random"):
+        out = tmp_path / strategy
+        curate(seed_checkpoint, [str(scene)], [str(labeled)], out,
+               CurateOptions(target=3, clusters=1, window=64, strategy=strategy))  # fmt: skip
+        source = SelectedWindows(out / "selection.gpkg", [1, 2, 3], 255.0)
+        assert len(source) == 3
+        r = source.rows[0]
+        expected = data[:, r["row_off"] : r["row_off"] + 64, r["col_off"] : r["col_off"] + 64]
+        np.testing.assert_allclose(source[0]["image"].numpy(), expected / 255.0, rtol=1e-6)
+        stream = ViewStream(source, None, length=2, crop_size=32, scale_range=(1.0, 1.0),
+                            rotation=False, ignore_index=255)  # fmt: skip
+        assert stream[0]["image"].shape == (3, 32, 32)
