@@ -49,6 +49,13 @@ def test_kd_smoke_and_resume(tiny_overrides: list[str], tiny_teacher: Path, tmp_
     before = (run / "kd" / "stage.json").stat().st_mtime
     _run("kd", tiny_overrides, tmp_path, tiny_teacher, steps, resume=True)
     assert (run / "kd" / "stage.json").stat().st_mtime == before  # finished stage kept
+    # an interrupted stage (no stage.json) continues from last.ckpt up to the new step count
+    (run / "kd" / "stage.json").unlink()
+    longer = ["distill.kd.steps=3", "distill.kd.batch_size=2"]
+    _run("kd", tiny_overrides, tmp_path, tiny_teacher, longer, resume=True)
+    stage = _stage_ok(run, "kd")
+    assert stage["resumed"] and stage["steps"] == 3
+    assert list(run.glob("config.*.yaml"))  # the changed config of the resumed session is kept
 
 
 def test_sskd_stages_skip_and_single_stage(
