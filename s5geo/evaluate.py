@@ -32,7 +32,7 @@ def labelled_pairs(data: DataConfig, split: str) -> list[tuple[Path, Path]]:
             f"ONNX evaluation reads image-folder datasets; data.kind {data.kind!r} is evaluated "
             "from a checkpoint (s5geo evaluate RUN.ckpt)"
         )
-    root = Path(str(data.root))
+    root = data.resolved_root()
     stems = read_split(root, data.splits_file, split)
     return [
         (find_image(root / data.images_dir, s), find_image(root / data.masks_dir, s)) for s in stems

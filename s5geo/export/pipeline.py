@@ -6,12 +6,14 @@ config (its validation split), normalised exactly as the model file will say.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import rasterio
 import torch
+from rasterio.errors import NotGeoreferencedWarning
 
 from s5geo import __version__
 from s5geo.config import Config
@@ -54,7 +56,7 @@ def model_info_for(cfg: Config, checkpoint: Path, tile: int) -> ModelInfo:
 
 
 def _split_images(cfg: Config) -> list[Path]:
-    root = Path(str(cfg.data.root))
+    root = cfg.data.resolved_root()
     if cfg.data.kind == "image_folder":
         from s5geo.data.splits import find_image, read_split
 
@@ -72,7 +74,10 @@ def real_windows(info: ModelInfo, images: list[Path], count: int) -> np.ndarray:
     offset = (-np.asarray(info.mean, np.float32) / np.asarray(info.std, np.float32))[:, None, None]
     out = np.zeros((count, len(info.bands), t, t), np.float32)
     for i in range(count):
-        with rasterio.open(images[i % len(images)]) as ds:
+        with warnings.catch_warnings():  # image folders are not georeferenced; no matter here
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(images[i % len(images)])
+        with ds:
             rng = np.random.default_rng(i)
             y = int(rng.integers(0, max(1, ds.height - t + 1)))
             x = int(rng.integers(0, max(1, ds.width - t + 1)))
