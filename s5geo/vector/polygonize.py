@@ -69,8 +69,8 @@ def polygonize_raster(
     One polygon per 4-connected region of equal class (nodata, 255 unless the raster says
     otherwise, makes none), in the raster's CRS, also where a region crosses strip borders. The
     layer ``layer`` has fields ``class_id``, ``class_name`` (from ``class_names``, "class N" for
-    ids without a name) and ``area_m2`` (planar area in metres for projected CRSs, geodesic area
-    for geographic ones), and a default QGIS style colouring it by class.
+    ids without a name) and ``area_m2`` (planar area in square metres for projected CRSs,
+    geodesic area for geographic ones), and a default QGIS style colouring it by class.
 
     ``min_area_m2``: regions smaller than this are merged into a neighbour first, like gdal_sieve
     (``s5geo.vector.sieve`` gives the rule and its limits). ``simplify_m``: topology-preserving
@@ -78,7 +78,8 @@ def polygonize_raster(
     and edges between polygons written in different batches, or against nodata, stay unsimplified.
     ``block_rows``: rows per strip, the unit of memory and of ``progress(rows_done, rows_total)``;
     an exception raised by ``progress`` (such as ``s5geo.errors.Cancelled``) stops the work and
-    propagates. ``out`` must not exist.
+    propagates. ``out`` must not exist; after an exception it may hold a partial GeoPackage, which
+    the caller (writing to a temporary name, see ``s5geo.io.atomic``) removes.
     """
     out = Path(out)
     if out.exists():
