@@ -137,7 +137,7 @@ class SoftViewStream(Dataset[Sample]):
 
 
 class DistillDataModule(L.LightningDataModule):
-    """A stage's training stream plus whole-image val/test loaders of the data config."""
+    """A stage's training stream plus the whole-image validation loader of the data config."""
 
     def __init__(
         self,
@@ -177,11 +177,6 @@ class DistillDataModule(L.LightningDataModule):
             drop_last=True,
         )
 
-    def _eval(self, split: str) -> DataLoader[Any]:
-        return DataLoader(build_source(self.cfg, split), batch_size=1)
-
     def val_dataloader(self) -> DataLoader[Any]:
-        return self._eval(self.cfg.split_val)
-
-    def test_dataloader(self) -> DataLoader[Any]:
-        return self._eval(self.cfg.split_test)
+        """Whole validation images one at a time (sizes differ); the module tiles them."""
+        return DataLoader(build_source(self.cfg, self.cfg.split_val), batch_size=1)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -38,7 +38,6 @@ class Context:
     only: str | None
     labeled: ImageFolderSegmentation
     pool: ImageFolderSegmentation
-    results: dict[str, StageResult] = field(default_factory=dict)
     _teacher: tuple[nn.Module, ModelConfig] | None = None
 
     def wanted(self, name: str) -> bool:
@@ -65,8 +64,6 @@ class Context:
         result = finished(stage_dir)
         if result is None and self.wanted(name):
             result = fit_stage(self.cfg, stage_dir, model(), stage, labeled(), unlabeled(), init())
-        if result is not None:
-            self.results[name] = result
         return result
 
     def teacher(self) -> tuple[nn.Module, ModelConfig]:
