@@ -318,3 +318,23 @@ def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None
         history.append(record)
         runs_file.write_text(json.dumps(history, indent=2))
     return run
+
+
+def load_mdf_dataset_model(checkpoint: Path, dataset: str) -> tuple[nn.Module, MDFConfig]:
+    """One dataset's path of a MoE-MDF training checkpoint as a dense segmentor (eval mode), for
+    ``s5geo export``; the config gives that dataset's ``data`` section for the model metadata."""
+    from s5geo.models.moe import dataset_path
+
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        config = ckpt["hyper_parameters"]["config"]
+    except Exception as exc:
+        raise UserError(f"{checkpoint} is not a MoE-MDF training checkpoint: {exc}") from None
+    cfg = mdf_config_from_dict(config)
+    if dataset not in cfg.datasets:
+        raise UserError(
+            f"{checkpoint} has no dataset {dataset!r}; known: {', '.join(cfg.datasets)}"
+        )
+    module = MDFModule(config, load_weights=False)
+    module.load_state_dict(ckpt["state_dict"])
+    return dataset_path(module.net, dataset), cfg

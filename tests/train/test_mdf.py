@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
 
+from s5geo.errors import UserError
 from s5geo.models.mdf import load_mdf_config
-from s5geo.train.mdf import MDFModule, layer_decay_groups, train_mdf
+from s5geo.train.mdf import MDFModule, layer_decay_groups, load_mdf_dataset_model, train_mdf
 
 ROOT = Path(__file__).resolve().parents[2]
 CPU = ROOT / "configs" / "mdf" / "cpu_three.yaml"
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    """One intra-op thread: on a shared 2-core machine two threads spin against other jobs."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
@@ -35,6 +46,13 @@ def test_three_dataset_smoke_run(smoke_overrides: list[str], tmp_path: Path) -> 
     assert "val/miou_mean" in metrics and "train/loss_spacenet" in metrics
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     assert ckpt["global_step"] == 3
+    # One dataset's path of the checkpoint is a dense model computing what the MoE computes.
+    dense, cfg = load_mdf_dataset_model(run / "checkpoints" / "last.ckpt", "spacenet")
+    module = MDFModule(cfg.to_dict(), load_weights=False).eval()
+    module.load_state_dict(ckpt["state_dict"])
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(dense(x), module.net(x, 1), rtol=1e-4, atol=1e-4)
     # Running again resumes from last.ckpt: nothing left to train, one more test record.
     train_mdf(CPU, smoke_overrides)
     assert len(json.loads((run / "run.json").read_text())) == 2
@@ -50,3 +68,32 @@ def test_start_step_and_layer_decay(real_data: Path) -> None:
     assert len(groups) == depth + 2
     assert groups[0]["lr"] == pytest.approx(0.9 ** (depth + 1)) and groups[-1]["lr"] == 1.0
     assert sum(len(g["params"]) for g in groups) == len(list(module.net.parameters()))
+
+
+def test_init_from_a_dense_training_checkpoint(tmp_path: Path) -> None:
+    """moe.init_from splits a dense s5geo checkpoint: every dataset computes the dense model."""
+    from s5geo.config import load_config
+    from s5geo.models import build_model
+    from s5geo.models.mdf import build_mdf_model
+
+    small = ["model.name=vit_tiny", "model.img_size=64", "model.decoder_channels=16"]
+    dense_cfg = load_config(ROOT / "configs" / "s4p" / "dubai_cpu.yaml", small)
+    torch.manual_seed(0)
+    dense = build_model(dense_cfg.model).eval()
+    path = tmp_path / "dense.ckpt"
+    state = {f"net.{k}": v for k, v in dense.state_dict().items()}
+    torch.save({"hyper_parameters": {"config": dense_cfg.to_dict()}, "state_dict": state}, path)
+    cfg = load_mdf_config(CPU, [*small, f"moe.init_from={path}", "moe.copy_classifiers=true"])
+    moe = build_mdf_model(cfg).eval()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        ref = dense(x)
+        torch.testing.assert_close(moe(x, 0), ref, rtol=1e-5, atol=1e-5)  # dubai: 5 classes
+        feats = dense.neck(dense.backbone(x))
+        for d in (1, 2):  # buildings, trees: new 2-class heads, the shared features are the dense
+            for a, b in zip(moe.neck(moe.backbone(x, d)), feats, strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    with pytest.raises(UserError, match="predicts 5 classes"):
+        build_mdf_model(
+            load_mdf_config(CPU, [*small, f"moe.init_from={path}", "model.num_classes=7"])
+        )
