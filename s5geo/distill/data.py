@@ -8,6 +8,7 @@ mask and soft labels warped identically: soft labels ride along as extra channel
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,7 +65,7 @@ def write_soft_labels(
         x = (source[i]["image"].float() / data.input_scale - mean) / std
         probs = predict_probs(net, x, num_classes, tile=tile)
         log_probs = probs.clamp(min=1e-13).log().clamp(min=LOG_FLOOR).half()
-        tmp = target.with_suffix(".tmp")
+        tmp = target.with_suffix(f".{os.getpid()}.tmp")  # concurrent runs may share a folder
         torch.save(log_probs, tmp)
         tmp.replace(target)
 

@@ -2,11 +2,13 @@
 
 Each method walks its stages in order. A stage is run unless it is complete (``stage.json``),
 skipped (``distill.skip``) or another stage was asked for (``only``); soft labels are written
-once per labelling pass into ``<run>/soft/<tag>/`` and reused.
+once per labelling pass into ``<run>/soft/<tag>/`` and reused; the pre-trained teacher's labels
+are shared by every run of the same teacher under ``<out_dir>/teacher_soft/``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -91,7 +93,15 @@ class Context:
         indices: Sequence[int] | None = None,
     ) -> Path:
         """``<run>/soft/<tag>``, labelled by ``make_net()`` where images are still missing."""
-        folder = self.run / "soft" / tag
+        return self._label(self.run / "soft" / tag, make_net, source, indices)
+
+    def _label(
+        self,
+        folder: Path,
+        make_net: Callable[[], nn.Module],
+        source: ImageFolderSegmentation,
+        indices: Sequence[int] | None = None,
+    ) -> Path:
         idx = range(len(source)) if indices is None else indices
         missing = [i for i in idx if not (folder / f"{source.names[i]}.pt").is_file()]
         if missing:
@@ -104,6 +114,22 @@ class Context:
         """Soft labels of the labeled images and the unlabeled pool, under one tag."""
         self.soft(tag, make_net, self.labeled)
         return self.soft(tag, make_net, self.pool)
+
+    def teacher_labels(self) -> Path:
+        """Soft labels of the pre-trained teacher for the labeled images and the pool.
+
+        The teacher's pass is the most expensive one and the same for every method, so it is
+        shared by all runs under ``train.out_dir``: ``<out_dir>/teacher_soft/<digest>``, keyed by
+        the teacher file's content and the window size.
+        """
+        path = Path(self.cfg.distill.teacher)
+        folder = (
+            Path(self.cfg.train.out_dir)
+            / "teacher_soft"
+            / teacher_digest(path, self.cfg.train.eval_tile)
+        )
+        self._label(folder, lambda: self.teacher()[0], self.labeled)
+        return self._label(folder, lambda: self.teacher()[0], self.pool)
 
     def samples(
         self, which: str, folder: Path | None, indices: Sequence[int] | None = None
@@ -120,6 +146,17 @@ class Context:
         return load
 
 
+def teacher_digest(path: Path, tile: int) -> str:
+    """Short content hash of a teacher checkpoint plus the labelling window size."""
+    if not path.is_file():
+        raise UserError(f"teacher checkpoint not found: {path} (set distill.teacher)")
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return f"{digest.hexdigest()[:16]}_t{tile}"
+
+
 def _net(result: StageResult) -> Callable[[], nn.Module]:
     return lambda: load_net(result.checkpoint)[0]
 
@@ -134,7 +171,7 @@ def run_sskd(ctx: Context) -> None:
     def teacher_weights() -> dict[str, torch.Tensor]:  # the pre-trained weights, every time
         return load_checkpoint_state(Path(ctx.cfg.distill.teacher))
 
-    ref = ctx.label_all("teacher", lambda: ctx.teacher()[0])
+    ref = ctx.teacher_labels()
     ft = ctx.stage(
         "adapt_finetune",
         teacher_model,
@@ -215,7 +252,7 @@ def run_mckd(ctx: Context) -> None:
     """Teacher soft labels; ``cross_stages`` fresh student pairs relabelling each other's
     partition; a final fresh student on both partitions plus the labeled set."""
     m = ctx.cfg.distill.mckd
-    teacher_ref = ctx.label_all("teacher", lambda: ctx.teacher()[0])
+    teacher_ref = ctx.teacher_labels()
     pixels = [int(ctx.pool[i]["image"][0].numel()) for i in range(len(ctx.pool))]
     parts = partition(ctx.pool.names, m.group_regex, pixels)
     (ctx.run / "partitions.txt").write_text(
@@ -260,7 +297,7 @@ def run_mckd(ctx: Context) -> None:
 
 def run_kd(ctx: Context) -> None:
     """Plain logit distillation: CE on labels + T^2 KL to the teacher on all images."""
-    ref = ctx.label_all("teacher", lambda: ctx.teacher()[0])
+    ref = ctx.teacher_labels()
     ctx.stage(
         "kd",
         lambda: ctx.cfg.model,

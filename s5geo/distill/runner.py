@@ -2,7 +2,8 @@
 
 The run folder ``<train.out_dir>/<run_name>`` holds ``config.yaml`` (the resolved recipe),
 ``run.json`` (seed, versions, sessions), one folder per stage (see :mod:`s5geo.distill.stage`),
-``soft/`` (soft labels of each labelling pass) and ``summary.csv``/``summary.json`` (val and test
+``soft/`` (soft labels of each labelling pass; the pre-trained teacher's are shared by all runs
+in ``<out_dir>/teacher_soft/``) and ``summary.csv``/``summary.json`` (val and test
 mIoU of every finished stage). A folder that already exists is continued only with ``resume``.
 """
 
@@ -78,8 +79,7 @@ def distill(
     if config_file.is_file() and config_file.read_text() != resolved:
         (run / f"config.{int(time.time())}.yaml").write_text(resolved)  # what this session ran
     teacher = Path(cfg.distill.teacher)
-    labelled = (run / "soft" / "teacher").is_dir()
-    if cfg.distill.method != "supervised" and not labelled and not teacher.is_file():
+    if cfg.distill.method != "supervised" and not teacher.is_file():
         raise UserError(f"teacher checkpoint not found: {teacher} (set distill.teacher)")
     run.mkdir(parents=True, exist_ok=True)
     if not config_file.is_file():
