@@ -102,9 +102,8 @@ def plot_entropy(
 
     fig, ax = plt.subplots(figsize=(6, 4))
     finite = pool[np.isfinite(pool)]
-    bins = list(
-        np.linspace(float(finite.min(initial=0.0)), float(finite.max(initial=1.0)) + 1e-9, 31)
-    )
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    bins = list(np.linspace(lo, hi + 1e-9, 31))
     ax.hist(finite, bins=bins, alpha=0.5, label=f"pool ({len(finite)})")
     ax.hist(chosen, bins=bins, alpha=0.7, label=f"selected ({len(chosen)})")
     if ceiling is not None:
