@@ -48,6 +48,8 @@ from s5geo.modelfile import ModelInfo
 # fraction, and only within a sane range (resampling cannot rescue a 0.5 m model on 30 m imagery).
 GSD_TOLERANCE = 0.10
 GSD_MAX_FACTOR = 4.0
+# Rows of output counted per class at a time (see emit in predict_into).
+COUNT_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -314,7 +316,10 @@ def predict_into(
         conf_writer = BlockRowWriter(stage_conf, grid, "confidence (%)") if conf_tmp else None
 
         def emit(row: int, cls: np.ndarray, conf: np.ndarray) -> None:
-            counts[:] += np.bincount(cls.ravel(), minlength=256)
+            # bincount casts to int64: counting a few rows at a time keeps that copy small on
+            # wide scenes (a whole band of rows cost 65 MB at 20000 px wide).
+            for i in range(0, len(cls), COUNT_ROWS):
+                counts[:] += np.bincount(cls[i : i + COUNT_ROWS].ravel(), minlength=256)
             cls_writer.write(row, cls)
             if conf_writer is not None:
                 conf_writer.write(row, conf)
