@@ -100,10 +100,13 @@ def mdf_config_from_dict(tree: dict[str, Any]) -> MDFConfig:
     if not isinstance(raw, dict) or not raw:
         raise UserError("a MoE-MDF config needs a datasets mapping of name -> dataset")
     cfg = from_dict(MDFConfig, tree)
-    cfg.datasets = {
+    parsed = {
         str(name): from_dict(MDFDataset, spec or {}, f"datasets.{name}.")
         for name, spec in raw.items()
     }
+    cfg.datasets = {name: spec for name, spec in parsed.items() if spec.enabled}
+    if not cfg.datasets:
+        raise UserError("every dataset of the config is disabled")
     return cfg
 
 

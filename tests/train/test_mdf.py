@@ -97,3 +97,13 @@ def test_init_from_a_dense_training_checkpoint(tmp_path: Path) -> None:
         build_mdf_model(
             load_mdf_config(CPU, [*small, f"moe.init_from={path}", "model.num_classes=7"])
         )
+
+
+def test_disabled_datasets_are_left_out() -> None:
+    cfg = load_mdf_config(CPU, ["datasets.dubai.enabled=false"])
+    assert list(cfg.datasets) == ["spacenet", "swiss_trees"] and cfg.class_counts() == [2, 2]
+    off = [f"datasets.{n}.enabled=false" for n in ("dubai", "spacenet", "swiss_trees")]
+    with pytest.raises(UserError, match="disabled"):
+        load_mdf_config(CPU, off)
+    with pytest.raises(UserError, match="datasets.spacenet.wieght"):
+        load_mdf_config(CPU, ["datasets.spacenet.wieght=2"])
