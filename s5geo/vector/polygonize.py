@@ -80,6 +80,8 @@ def polygonize_raster(
     (``s5geo.vector.sieve`` gives the rule and its limits). ``simplify_m``: topology-preserving
     simplification tolerance in metres (``s5geo.vector.simplify``); neighbours keep shared edges,
     and edges between polygons written in different batches, or against nodata, stay unsimplified.
+    ``area_m2`` is the area of the polygon written, so after simplification a region just above
+    the minimum area can come out slightly below it.
     ``block_rows``: rows per strip at most (fewer on rasters wider than ``STRIP_PIXELS`` / rows),
     the unit of memory and of ``progress(rows_done, rows_total)``;
     an exception raised by ``progress`` (such as ``s5geo.errors.Cancelled``) stops the work and
