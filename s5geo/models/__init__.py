@@ -66,7 +66,16 @@ def count_parameters(module: torch.nn.Module) -> int:
 
 
 def describe_config(path: Path, overrides: list[str]) -> dict[str, Any]:
-    """Model name and parameter counts of a run config, built on the meta device (no memory)."""
+    """Model name and parameter counts of a run config, built on the meta device (no memory).
+
+    MoE-MDF configs (a ``moe`` or ``datasets`` section) are described by
+    :func:`s5geo.models.mdf.describe_moe_config`.
+    """
+    from s5geo.config import load_yaml
+    from s5geo.models.mdf import describe_moe_config, is_mdf_tree
+
+    if is_mdf_tree(load_yaml(Path(path))):
+        return describe_moe_config(Path(path), overrides)
     cfg = load_config(path, overrides)
     with torch.device("meta"):
         model = build_model(ModelConfig(**{**vars(cfg.model), "pretrained": None}))
