@@ -18,16 +18,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from typing import Any
 
 import torch
 from torch import nn
 
 from s5geo.config import ModelConfig
 from s5geo.errors import UserError
-
-SMP_PREFIX = "smp:"
-SMP_ARCHS = ("Unet", "FPN")
+from s5geo.models.smp import SMP_PREFIX, build_smp
 
 # Preset students: name -> (model name, decoder width). Measured in docs/DISTILL.md.
 STUDENTS: dict[str, tuple[str, int]] = {
@@ -46,31 +43,6 @@ def student_config(preset: str, num_classes: int, in_chans: int = 3) -> ModelCon
     name, width = STUDENTS[preset]
     return ModelConfig(
         name=name, num_classes=num_classes, in_chans=in_chans, decoder_channels=width, dropout=0.1
-    )
-
-
-def build_smp(cfg: ModelConfig) -> nn.Module:
-    """An ``smp:<Arch>:<encoder>`` network, randomly initialised."""
-    import segmentation_models_pytorch as smp
-
-    parts = cfg.name.split(":", 2)
-    if len(parts) != 3 or parts[1] not in SMP_ARCHS:
-        raise UserError(f"model.name {cfg.name!r}: expected smp:<{'|'.join(SMP_ARCHS)}>:<encoder>")
-    arch, encoder, c = parts[1], parts[2], cfg.decoder_channels
-    common: dict[str, Any] = {
-        "encoder_name": encoder,
-        "encoder_weights": None,
-        "in_channels": cfg.in_chans,
-        "classes": cfg.num_classes,
-    }
-    if arch == "Unet":
-        widths = [max(4, c * 2**i) for i in (3, 2, 1, 0)] + [max(4, c // 2)]
-        return smp.Unet(decoder_channels=widths, **common)
-    return smp.FPN(  # its GroupNorm(32, .) needs a segmentation width that is a multiple of 32
-        decoder_pyramid_channels=c,
-        decoder_segmentation_channels=max(32, c // 2 // 32 * 32),
-        decoder_dropout=cfg.dropout,
-        **common,
     )
 
 

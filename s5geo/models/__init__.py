@@ -17,10 +17,19 @@ from s5geo.errors import UserError
 from s5geo.models.checkpoint import load_vit_weights
 from s5geo.models.pyramid import SimpleFeaturePyramid
 from s5geo.models.segmentor import Segmentor, TimmFeatures
+from s5geo.models.smp import SMP_PREFIX, build_smp
 from s5geo.models.upernet import UperNetHead
 from s5geo.models.vit import VIT_VARIANTS, ViT
 
-__all__ = ["VIT_VARIANTS", "Segmentor", "ViT", "build_model", "count_parameters", "describe_config"]
+__all__ = [
+    "VIT_VARIANTS",
+    "Segmentor",
+    "ViT",
+    "build_model",
+    "build_network",
+    "count_parameters",
+    "describe_config",
+]
 
 TIMM_PREFIX = "timm:"
 
@@ -58,6 +67,13 @@ def build_model(cfg: ModelConfig) -> Segmentor:
         raise UserError(f"unknown model.name {cfg.name!r}; known: {known}")
     head = UperNetHead(channels, cfg.num_classes, cfg.decoder_channels, dropout=cfg.dropout)
     return Segmentor(backbone, neck, head)
+
+
+def build_network(cfg: ModelConfig) -> torch.nn.Module:
+    """Any network a run config names: ``smp:`` students or :func:`build_model`'s segmentors."""
+    if cfg.name.startswith(SMP_PREFIX):
+        return build_smp(cfg)
+    return build_model(cfg)
 
 
 def count_parameters(module: torch.nn.Module) -> int:

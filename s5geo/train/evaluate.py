@@ -22,7 +22,7 @@ def load_checkpoint_model(path: Path) -> tuple[Any, Config]:
     """The network (eval mode) and run config of a Lightning checkpoint written by s5geo train."""
     import torch
 
-    from s5geo.models import build_model
+    from s5geo.models import build_network
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
@@ -33,7 +33,7 @@ def load_checkpoint_model(path: Path) -> tuple[Any, Config]:
         raise UserError(f"{path} is not an s5geo training checkpoint (no config inside)")
     cfg = from_dict(Config, config)
     cfg.model.pretrained = None
-    net = build_model(cfg.model)
+    net = build_network(cfg.model)
     state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
     return net.eval(), cfg
