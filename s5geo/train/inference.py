@@ -11,12 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
-def _starts(size: int, tile: int, stride: int) -> list[int]:
-    if size <= tile:
-        return [0]
-    starts = list(range(0, size - tile, stride))
-    return [*starts, size - tile]
+from s5geo.infer.tiling import axis_starts
 
 
 @torch.no_grad()
@@ -33,8 +28,8 @@ def predict_probs(
     out = torch.zeros((num_classes, ph, pw), device=image.device)
     count = torch.zeros((1, ph, pw), device=image.device)
     th, tw = min(tile, ph), min(tile, pw)
-    for top in _starts(ph, th, th * 3 // 4):
-        for left in _starts(pw, tw, tw * 3 // 4):
+    for top in axis_starts(ph, th, th * 3 // 4):
+        for left in axis_starts(pw, tw, tw * 3 // 4):
             window = x[:, top : top + th, left : left + tw].unsqueeze(0)
             out[:, top : top + th, left : left + tw] += model(window).softmax(1)[0]
             count[:, top : top + th, left : left + tw] += 1
