@@ -2,6 +2,7 @@
 
     python bench/bench_predict.py overhead [--megapixels 6.25] [--repeats 3]
     python bench/bench_predict.py memory [--sizes 25,400] [--vector]
+    python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25]
 
 Overhead: the end-to-end command (`s5geo predict SCENE --out X.gpkg`: reading, normalising,
 blending, COG, polygons) against the least a tool can do with the same model over the same
@@ -152,6 +153,35 @@ def memory(sizes: list[float], vector: bool) -> str:
     return text
 
 
+def models(paths: list[str], megapixels: float, repeats: int) -> str:
+    """Throughput of `s5geo predict --out X.tif` per model file, interleaved (FP32 vs INT8)."""
+    from scenes import mosaic_vrt, naip_path
+
+    OUT.mkdir(exist_ok=True)
+    scene = mosaic_vrt(naip_path(), OUT / f"naip_{megapixels:g}mp.vrt", megapixels)
+    times: dict[str, list[float]] = {p: [] for p in paths}
+    for i in range(repeats):
+        for path in paths[i % len(paths) :] + paths[: i % len(paths)]:
+            cmd = [*S5GEO, "predict", str(scene), "--out", str(OUT / "models.tif"),
+                   "--model", path, "--overwrite", "--quiet"]  # fmt: skip
+            wall, _ = timed(cmd)
+            times[path].append(wall)
+            print(f"  {Path(path).name:24s} run {i + 1}: {wall:7.2f} s", flush=True)
+    side = int(megapixels**0.5 * 1000)
+    mp = side * side / 1e6
+    base = statistics.median(times[paths[0]])
+    rows = "".join(
+        f"| `{Path(p).name}` | {statistics.median(t):.2f} | {mp / statistics.median(t):.3f} | "
+        f"{', '.join(f'{x:.1f}' for x in t)} | {base / statistics.median(t):.2f} |\n"
+        for p, t in times.items()
+    )
+    return (
+        f"Scene: VRT mosaic of the real NAIP scene, {mp:.2f} MP; `s5geo predict --out X.tif`, CPU; "
+        f"{repeats} interleaved repeats.\n\n| model | median wall (s) | MP/s | runs (s) | "
+        "speed vs first |\n|---|---|---|---|---|\n" + rows
+    )
+
+
 def machine() -> str:
     import onnxruntime
 
@@ -172,8 +202,14 @@ def main() -> None:
     m = sub.add_parser("memory")
     m.add_argument("--sizes", default="25,400")
     m.add_argument("--vector", action="store_true", help="also measure runs with polygons")
+    c = sub.add_parser("models", help="compare model files (e.g. FP32 vs INT8)")
+    c.add_argument("paths", nargs="+")
+    c.add_argument("--megapixels", type=float, default=6.25)
+    c.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
-    if args.what == "overhead":
+    if args.what == "models":
+        report = models(args.paths, args.megapixels, args.repeats)
+    elif args.what == "overhead":
         report = overhead(args.megapixels, args.repeats, args.batch_size)
     else:
         report = memory([float(s) for s in args.sizes.split(",")], args.vector)
