@@ -28,13 +28,7 @@ app = typer.Typer(
 _COMMAND_MODULES = ("predict", "info", "train", "evaluate", "export", "distill", "curate")
 
 for _name in _COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(f"s5geo.cli.{_name}")
-    except ModuleNotFoundError as exc:  # a command module not written yet
-        if exc.name != f"s5geo.cli.{_name}":
-            raise
-        continue
-    _module.register(app)
+    importlib.import_module(f"s5geo.cli.{_name}").register(app)
 
 
 def _interrupt_on_signals() -> None:
