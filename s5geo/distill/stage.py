@@ -92,9 +92,9 @@ def fit_stage(
     """Train one stage (or continue it from ``last.ckpt``); score its best checkpoint."""
     import lightning as L
     from lightning.pytorch.callbacks import ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     from s5geo.distill.module import DistillModule
+    from s5geo.train.csvlog import RunCSVLogger, checkpoint_step
     from s5geo.train.plots import plot_curves
 
     done = finished(stage_dir)
@@ -124,7 +124,7 @@ def fit_stage(
         accelerator=t.accelerator,
         devices=1,
         precision=t.precision,  # type: ignore[arg-type]
-        logger=CSVLogger(stage_dir, name="", version=""),
+        logger=RunCSVLogger(stage_dir, checkpoint_step(resume)),
         callbacks=[
             ModelCheckpoint(
                 dirpath=ckpt_dir,

@@ -244,9 +244,9 @@ def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None
     """Train the MoE-MDF config into its run folder (resuming when possible); return the folder."""
     import yaml
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     from s5geo.models.mdf import count
+    from s5geo.train.csvlog import RunCSVLogger, checkpoint_step
     from s5geo.train.runner import versions
 
     config_path = Path(config_path)
@@ -285,7 +285,7 @@ def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None
         num_nodes=t.num_nodes,
         strategy=t.strategy,
         precision=t.precision,  # type: ignore[arg-type]
-        logger=CSVLogger(run, name="", version=""),
+        logger=RunCSVLogger(run, checkpoint_step(resume)),
         callbacks=[last, best, LearningRateMonitor("step")],
         log_every_n_steps=min(10, t.steps),
         enable_progress_bar=False,

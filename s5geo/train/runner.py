@@ -50,10 +50,10 @@ def train(cfg: Config, config_path: Path, resume: Path | None = None) -> Path:
     import torch
     import yaml
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     from s5geo.data.module import SegmentationDataModule
     from s5geo.errors import UserError
+    from s5geo.train.csvlog import RunCSVLogger, checkpoint_step
     from s5geo.train.evaluate import evaluate_checkpoint
     from s5geo.train.modules import module_for
     from s5geo.train.plots import plot_curves
@@ -102,7 +102,7 @@ def train(cfg: Config, config_path: Path, resume: Path | None = None) -> Path:
         num_nodes=t.num_nodes,
         strategy=t.strategy,
         precision=t.precision,  # type: ignore[arg-type]
-        logger=CSVLogger(run, name="", version=""),
+        logger=RunCSVLogger(run, checkpoint_step(resume)),
         callbacks=[last, best, LearningRateMonitor("step")],
         log_every_n_steps=10,
         enable_progress_bar=False,
