@@ -11,7 +11,7 @@ OUT ?= demo-output
 # from PyPI. Pinned here, not in pyproject.toml, so `pip install s5geo[train]` stays flexible.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint typecheck unit qgis-test qgis-plugin bench results-s4p clean
+.PHONY: demo test lint typecheck unit qgis-test qgis-plugin bench results-s4p default-model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -62,6 +62,11 @@ bench: $(VENV)/.dev
 # The Dubai S4P table of docs/RESULTS.md: 3 variants x 3 seeds, resumable (hours on 2 cores).
 results-s4p: $(VENV)/.dev
 	scripts/dubai_s4p_results.sh
+
+# The bundled default model (docs/DEFAULT_MODEL.md): S4P teacher if missing, KD student, ONNX +
+# INT8, Tile 8 scores, installed as s5geo/resources/default.onnx. Resumable.
+default-model: $(VENV)/.dev
+	scripts/default_model.sh
 
 clean:
 	rm -rf $(OUT) dist build .pytest_cache .mypy_cache .ruff_cache
