@@ -15,12 +15,20 @@ Example:
 
 writes dubai.onnx (FP32, parity-checked against PyTorch on real windows) and dubai.int8.onnx
 (static INT8 calibrated on the same windows).
+
+    s5geo export runs/mdf/moe_p48/checkpoints/best.ckpt --dataset swiss_trees --out trees.onnx
+
+exports one dataset's path of a MoE-MDF checkpoint: an ordinary single-dataset model file (that
+dataset's classes, bands and normalisation) that costs what the dense model costs.
 """
 
 
 def export(
     checkpoint: Path = typer.Argument(..., help="Lightning checkpoint of an s5geo run."),
     out: Path = typer.Option(..., "--out", "-o", help="The .onnx file to write."),
+    dataset: str | None = typer.Option(
+        None, "--dataset", help="MoE-MDF checkpoints: the dataset whose path is exported."
+    ),
     fp16: bool = typer.Option(False, help="Also write OUT with .fp16.onnx (GPU inference)."),
     int8: bool = typer.Option(False, help="Also write OUT with .int8.onnx (CPU inference)."),
     tensorrt: bool = typer.Option(False, help="Build and cache a TensorRT engine."),
@@ -37,6 +45,7 @@ def export(
     report = export_checkpoint(
         checkpoint,
         out,
+        dataset=dataset,
         fp16=fp16,
         int8=int8,
         tensorrt=tensorrt,

@@ -72,6 +72,9 @@ class DataConfig:
     train_windows: int = 1000  # raster kind: random valid windows drawn per training source
     split_labeled: str = "train_labeled"
     split_unlabeled: str = "train_unlabeled"
+    # S4P: a selection.gpkg of ``s5geo curate`` read instead of split_unlabeled (relative paths are
+    # from the working folder; may contain ${S5GEO_DATA}). None: the split_unlabeled images.
+    unlabeled_selection: str | None = None
     split_val: str = "val"
     split_test: str = "test"
     crop_size: int = 256
@@ -85,6 +88,12 @@ class DataConfig:
     def resolved_root(self) -> Path:
         """``root`` with ``${S5GEO_DATA}`` replaced by :func:`data_root`."""
         return Path(self.root.replace("${S5GEO_DATA}", str(data_root())))
+
+    def resolved_unlabeled_selection(self) -> Path | None:
+        """``unlabeled_selection`` with ``${S5GEO_DATA}`` replaced, or None when unset."""
+        if not self.unlabeled_selection:
+            return None
+        return Path(self.unlabeled_selection.replace("${S5GEO_DATA}", str(data_root())))
 
 
 @dataclass

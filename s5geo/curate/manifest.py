@@ -2,9 +2,11 @@
 
 One layer per CRS (a GeoPackage layer has one CRS): ``selection`` when every scene shares one,
 otherwise ``selection_<crs>``; windows of files without georeferencing go to ``selection_pixel``
-in pixel coordinates (x = column, y = row, no CRS). Fields: scene (path), col_off, row_off, width,
-height (the window in pixels), entropy, cluster, rank (0 = lowest entropy). The file is written
-to a temporary name and renamed, so it appears complete or not at all.
+in pixel coordinates (x = column, y = row, no CRS). Fields: scene (absolute path), col_off,
+row_off, width, height (the window in pixels), entropy, cluster (NULL for a random selection that
+was not scored), rank (order of acceptance: ascending entropy for RS4P, draw order for random).
+The file is written to a temporary name and renamed, so it appears complete or not at all.
+The format and its reader live in :mod:`s5geo.data.selection`, where training reads it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import pyogrio.raw
 import shapely
 
 from s5geo.curate.pool import WindowRef
+from s5geo.data.selection import read_selection as read_selection  # the reader, re-exported
 
 
 def _layer_name(crs: str | None, crs_count: int) -> str:
@@ -35,10 +38,12 @@ def _layer_name(crs: str | None, crs_count: int) -> str:
 def write_selection(
     out: Path,
     refs: list[WindowRef],
-    entropy: npt.NDArray[np.float64],
-    cluster: npt.NDArray[np.int64],
+    entropy: npt.NDArray[np.float64] | None,
+    cluster: npt.NDArray[np.int64] | None,
 ) -> list[str]:
-    """Write the selected windows (in rank order) to GeoPackage ``out``; return the layer names."""
+    """Write the selected windows (in rank order) to GeoPackage ``out``; return the layer names.
+
+    ``entropy``/``cluster`` None: the windows were not scored, both fields are NULL."""
     tmp = out.with_name(out.name + ".tmp.gpkg")
     tmp.unlink(missing_ok=True)
     crss = sorted({r.crs for r in refs if r.crs is not None})
@@ -50,21 +55,27 @@ def write_selection(
         for crs, idx in groups.items():
             layer = _layer_name(crs, len(crss))
             geoms = shapely.box(*np.array([refs[i].footprint for i in idx]).T)
+            n = len(idx)
             fields = {
-                "scene": np.array([str(refs[i].scene) for i in idx], dtype=object),
+                "scene": np.array([str(Path(refs[i].scene).resolve()) for i in idx], dtype=object),
                 "col_off": np.array([refs[i].col for i in idx], dtype=np.int64),
                 "row_off": np.array([refs[i].row for i in idx], dtype=np.int64),
                 "width": np.array([refs[i].width for i in idx], dtype=np.int64),
                 "height": np.array([refs[i].height for i in idx], dtype=np.int64),
-                "entropy": entropy[idx].astype(np.float64),
-                "cluster": cluster[idx].astype(np.int64),
+                "entropy": (np.full(n, np.nan) if entropy is None
+                            else entropy[idx].astype(np.float64)),  # NaN is written as NULL
+                "cluster": (np.zeros(n, np.int64) if cluster is None
+                            else cluster[idx].astype(np.int64)),
                 "rank": np.array(idx, dtype=np.int64),
-            }
+            }  # fmt: skip
+            masks: list[npt.NDArray[np.bool_] | None] = [None] * len(fields)
+            if cluster is None:
+                masks[list(fields).index("cluster")] = np.ones(n, bool)  # NULL
             with warnings.catch_warnings():  # pixel layers have no CRS on purpose
                 warnings.filterwarnings("ignore", "'crs' was not provided")
                 pyogrio.raw.write(
                     str(tmp), shapely.to_wkb(geoms), list(fields.values()), fields=list(fields),
-                    layer=layer, driver="GPKG", geometry_type="Polygon", crs=crs,
+                    field_mask=masks, layer=layer, driver="GPKG", geometry_type="Polygon", crs=crs,
                     append=bool(layers),
                 )  # fmt: skip
             layers.append(layer)
@@ -72,23 +83,6 @@ def write_selection(
     finally:
         tmp.unlink(missing_ok=True)
     return layers
-
-
-def read_selection(path: Path) -> list[dict[str, Any]]:
-    """The windows of a selection file as dicts (scene, col_off, row_off, width, height, entropy,
-    cluster, rank), every layer, in rank order: what a trainer reads as its unlabeled source."""
-    rows: list[dict[str, Any]] = []
-    for layer, _ in pyogrio.list_layers(str(path)):
-        meta, _, _, fields = pyogrio.raw.read(str(path), layer=layer, read_geometry=False)
-        names = list(meta["fields"])
-        for values in zip(*fields, strict=True):
-            rows.append(
-                {
-                    n: (v.item() if hasattr(v, "item") else v)
-                    for n, v in zip(names, values, strict=True)
-                }
-            )
-    return sorted(rows, key=lambda r: r["rank"])
 
 
 def plot_entropy(

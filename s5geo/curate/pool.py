@@ -113,3 +113,15 @@ def read_window(
     image[:, : ref.height, : ref.width] = np.clip(raw / input_scale, 0.0, 1.0)
     mask[: ref.height, : ref.width] = valid
     return image, mask
+
+
+def has_valid_pixels(ref: WindowRef, bands: Sequence[int]) -> bool:
+    """Whether ``ref`` holds a valid pixel by :func:`read_window`'s rule, read only when the file
+    has a nodata value (files without one are valid everywhere: nothing is decoded)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(ref.scene) as src:
+            if src.nodata is None:
+                return True
+    _, valid = read_window(ref, bands, 1.0, max(ref.width, ref.height))
+    return bool(valid.any())

@@ -4,6 +4,11 @@ Outputs in ``out_dir``: ``selection.gpkg`` (window footprints, see :mod:`s5geo.c
 ``report.json`` (settings, per-cluster labelled counts, quotas and selections, entropy summary) and
 ``entropy.png`` (histogram of pool and selected entropies). Pool and labelled images may be paths,
 folders or globs, or ``split:NAME`` for a split of the seed run's own image-folder data config.
+
+``strategy="random"`` is the baseline of the curated-vs-random comparison: the same number of
+windows drawn uniformly from the same pool windows (those with a valid pixel). It runs no model
+(the checkpoint only supplies its data config: bands and split names), so entropy and cluster are
+NULL and the report has no cluster or entropy summary, unless ``score`` asks for them.
 """
 
 from __future__ import annotations
@@ -21,9 +26,19 @@ from s5geo.errors import UserError
 SPLIT_PREFIX = "split:"
 
 
+STRATEGIES = ("rs4p", "random")
+
+
 @dataclass(frozen=True)
 class CurateOptions:
-    """What to select and how: target size B_u, clusters M, window side, ceiling, background."""
+    """What to select and how: target size B_u, clusters M, window side, ceiling, background.
+
+    ``strategy`` "rs4p" is METHODS.md 1.1; "random" draws ``target`` windows uniformly from the
+    same pool windows (the baseline of the curated-vs-random comparison). A random draw needs no
+    model: unless ``score`` is set its entropy and cluster fields are NULL; with ``score`` the
+    seed model scores the pool and labelled windows as for rs4p and fills them (the draw, which
+    depends only on the pool windows, ``target`` and ``seed``, is the same either way).
+    """
 
     target: int
     clusters: int = 8
@@ -32,7 +47,26 @@ class CurateOptions:
     background: int | None = None
     ceiling: float | None = None
     seed: int = 0
-    strategy: str = "rs4p"  # "random": the same number of windows drawn uniformly (baseline)
+    strategy: str = "rs4p"
+    score: bool = False  # random only (rs4p always scores)
+
+
+def checkpoint_config(path: Path) -> Config:
+    """The run config stored in an ``s5geo train`` checkpoint, without building the model."""
+    import torch
+
+    from s5geo.config import from_dict
+
+    if not Path(path).is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:
+        raise UserError(f"cannot read checkpoint {path}: {exc}") from None
+    config = ckpt.get("hyper_parameters", {}).get("config") if isinstance(ckpt, dict) else None
+    if config is None:
+        raise UserError(f"{path} is not an s5geo training checkpoint (no config inside)")
+    return from_dict(Config, config)
 
 
 def resolve_items(items: Sequence[str], cfg: Config) -> list[Path]:
@@ -62,7 +96,71 @@ def curate(
     options: CurateOptions,
     progress: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Score, cluster, select and write; returns the report."""
+    """Score, cluster, select and write (random without scores: draw and write); returns the
+    report."""
+    from s5geo.curate import select as sel
+    from s5geo.curate.manifest import write_report, write_selection
+    from s5geo.curate.pool import WindowRef, has_valid_pixels, iter_windows
+
+    if options.strategy not in STRATEGIES:
+        raise UserError(
+            f"unknown curation strategy {options.strategy!r}; known: {', '.join(STRATEGIES)}"
+        )
+    if options.target < 1:
+        raise UserError("the target size must be at least 1")
+    scored = options.strategy == "rs4p" or options.score
+    cfg = checkpoint_config(checkpoint)
+    pool_files, labeled_files = resolve_items(pool, cfg), resolve_items(labeled, cfg)
+    overlap = set(pool_files) & set(labeled_files)
+    if overlap:
+        raise UserError(f"{len(overlap)} files are in both the pool and the labelled set")
+    if scored and not labeled_files:
+        raise UserError("the clusters need labelled images: pass --labeled")
+    base: dict[str, Any] = {
+        "checkpoint": str(checkpoint), "options": asdict(options), "scored": scored,
+        "labelled_files": len(labeled_files), "pool_files": len(pool_files),
+    }  # fmt: skip
+
+    drawn: list[WindowRef] = []
+    if options.strategy == "random":
+        bands = list(cfg.data.bands)
+        candidates = [
+            r for r in iter_windows(pool_files, options.window) if has_valid_pixels(r, bands)
+        ]
+        if not candidates:
+            raise UserError("the pool has no window with valid pixels")
+        drawn = [
+            candidates[i] for i in sel.random_subset(len(candidates), options.target, options.seed)
+        ]
+        if not scored:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            layers = write_selection(out_dir / "selection.gpkg", drawn, None, None)
+            (out_dir / "entropy.png").unlink(missing_ok=True)  # none: nothing was scored
+            report = {
+                **base, "labelled_windows": None, "pool_windows": len(candidates),
+                "selected": len(drawn), "layers": layers,
+                "georeferenced": sorted({r.crs or "none (pixel coordinates)" for r in candidates}),
+                "clusters": None, "entropy": None,
+            }  # fmt: skip
+            write_report(out_dir / "report.json", report)
+            return report
+    return _scored_curation(checkpoint, cfg, pool_files, labeled_files, drawn, out_dir, options,
+                            base, progress)  # fmt: skip
+
+
+def _scored_curation(
+    checkpoint: Path,
+    cfg: Config,
+    pool_files: list[Path],
+    labeled_files: list[Path],
+    drawn: list[Any],
+    out_dir: Path,
+    options: CurateOptions,
+    base: dict[str, Any],
+    progress: Callable[[str, int], None] | None,
+) -> dict[str, Any]:
+    """Seed-model scores of the labelled and pool windows, clusters, then RS4P's selection (or
+    the random draw ``drawn``, now with scores); writes selection, histogram and report."""
     import torch
 
     from s5geo.curate import select as sel
@@ -71,14 +169,10 @@ def curate(
     from s5geo.curate.score import Scored, score_windows
     from s5geo.train.evaluate import load_checkpoint_model
 
-    net, cfg = load_checkpoint_model(checkpoint)
+    net, _ = load_checkpoint_model(checkpoint)
     k = cfg.model.num_classes
     if options.background is not None and not 0 <= options.background < k:
         raise UserError(f"background class {options.background} is not one of the {k} classes")
-    pool_files, labeled_files = resolve_items(pool, cfg), resolve_items(labeled, cfg)
-    overlap = set(pool_files) & set(labeled_files)
-    if overlap:
-        raise UserError(f"{len(overlap)} files are in both the pool and the labelled set")
 
     def score(files: list[Path], stage: str) -> Scored:
         return score_windows(
@@ -99,11 +193,9 @@ def curate(
     quota = sel.quotas(n_l, min(options.target, len(unl.refs)))
     if options.strategy == "rs4p":
         chosen = sel.select(unl.entropy, clusters, quota, options.ceiling)
-    elif options.strategy == "random":
-        chosen = sel.random_subset(len(unl.refs), options.target, options.seed)
-        chosen = chosen[np.argsort(unl.entropy[chosen], kind="stable")]  # ranked like rs4p
-    else:
-        raise UserError(f"unknown curation strategy {options.strategy!r}; known: rs4p, random")
+    else:  # the random draw, found among the scored windows (same windows, same order)
+        position = {ref: i for i, ref in enumerate(unl.refs)}
+        chosen = np.array([position[ref] for ref in drawn], dtype=np.int64)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     refs = [unl.refs[i] for i in chosen]
@@ -114,10 +206,9 @@ def curate(
     selected = np.bincount(clusters[chosen], minlength=options.clusters)
     pool_counts = np.bincount(clusters, minlength=options.clusters)
     report: dict[str, Any] = {
-        "checkpoint": str(checkpoint),
-        "options": asdict(options),
-        "labelled_files": len(labeled_files), "labelled_windows": len(lab.refs),
-        "pool_files": len(pool_files), "pool_windows": len(unl.refs),
+        **base,
+        "labelled_windows": len(lab.refs),
+        "pool_windows": len(unl.refs),
         "selected": len(chosen), "layers": layers,
         "georeferenced": sorted({r.crs or "none (pixel coordinates)" for r in unl.refs}),
         "clusters": [

@@ -99,6 +99,8 @@ def select(
 
 def random_subset(n: int, target: int, seed: int = 0) -> IntArray:
     """``target`` of ``n`` windows drawn uniformly without replacement (the random-pool baseline
-    of the curated-vs-random comparison), in pool order."""
+    of the curated-vs-random comparison), in draw order: any prefix is itself a uniform sample."""
+    if target < 0:
+        raise UserError("the target size must not be negative")
     rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=min(target, n), replace=False)).astype(np.int64)
+    return rng.permutation(n)[: min(target, n)].astype(np.int64)

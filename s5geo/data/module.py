@@ -2,11 +2,14 @@
 
 ``kind: image_folder`` reads image/mask pairs by split name (Dubai); ``kind: raster`` reads
 georeferenced scenes through torchgeo (:mod:`s5geo.data.raster`). Labeled and unlabeled sources
-are separate datasets; the unlabeled one is built without masks.
+are separate datasets; the unlabeled one is built without masks. With ``data.unlabeled_selection``
+the unlabeled source is the windows of a curated selection (:mod:`s5geo.data.selection`, written
+by ``s5geo curate``) instead of the ``split_unlabeled`` images, for either kind.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -41,6 +44,59 @@ def build_source(
     raise UserError(f"unknown data.kind {cfg.kind!r}; known: image_folder, raster")
 
 
+def split_files(cfg: DataConfig, split: str) -> list[Path]:
+    """The image files of ``split`` (image folders: by name; rasters: scenes by file stem)."""
+    root = cfg.resolved_root()
+    if cfg.kind == "image_folder":
+        from s5geo.data.splits import find_image
+
+        return [
+            find_image(root / cfg.images_dir, n) for n in read_split(root, cfg.splits_file, split)
+        ]
+    stems = set(read_split(root, cfg.splits_file, split))
+    return sorted(p for p in (root / cfg.images_dir).glob(cfg.image_glob) if p.stem in stems)
+
+
+def selection_source(cfg: DataConfig) -> Dataset[Any]:
+    """The curated selection of ``data.unlabeled_selection`` as unlabeled samples.
+
+    Refused (UserError) when the file is missing or unreadable, when a scene it lists is missing,
+    lacks ``data.bands`` or does not contain its window, and when any window comes from an image
+    of the validation or test split (unlabeled training data must not overlap evaluation images).
+    """
+    from s5geo.data.selection import SelectedWindows
+
+    path = cfg.resolved_unlabeled_selection()
+    if path is None:
+        raise UserError("data.unlabeled_selection is not set")
+    if not path.is_file():
+        raise UserError(
+            f"data.unlabeled_selection: selection file not found: {path} (make it with s5geo "
+            "curate, or leave the key unset to use data.split_unlabeled)"
+        )
+    source = SelectedWindows(path, list(cfg.bands), cfg.input_scale)
+    root = cfg.resolved_root()
+    if root.is_dir() and cfg.kind in ("image_folder", "raster"):
+        chosen = {p.resolve() for p in source.scene_paths}
+        for split in dict.fromkeys((cfg.split_val, cfg.split_test)):
+            clash = chosen & {p.resolve() for p in split_files(cfg, split)}
+            if clash:
+                raise UserError(
+                    f"data.unlabeled_selection {path}: {len(clash)} of its scenes belong to the "
+                    f"{split!r} split (e.g. {min(clash)}); unlabeled training data must not "
+                    "come from evaluation images"
+                )
+    return source
+
+
+def unlabeled_source(cfg: DataConfig) -> Dataset[Any]:
+    """S4P's unlabeled samples: the curated selection when ``data.unlabeled_selection`` is set,
+    else the images of ``data.split_unlabeled`` (without masks)."""
+    if cfg.unlabeled_selection:
+        return selection_source(cfg)
+    return build_source(cfg, cfg.split_unlabeled, with_masks=False, for_training=True)
+
+
 class SegmentationDataModule(L.LightningDataModule):
     """Training views (supervised or S4P) plus val/test splits of whole images, batch size 1."""
 
@@ -61,14 +117,18 @@ class SegmentationDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.num_workers = num_workers
         self.class_map: ClassMap = get_class_map(cfg.class_map)
+        # A curated selection is checked now, so a bad one fails before the model is built.
+        self._unlabeled: Dataset[Any] | None = (
+            selection_source(cfg) if semi_supervised and cfg.unlabeled_selection else None
+        )
 
     def train_dataloader(self) -> DataLoader[Any]:
         labeled = build_source(self.cfg, self.labeled_split, for_training=True)
-        unlabeled = (
-            build_source(self.cfg, self.cfg.split_unlabeled, with_masks=False, for_training=True)
-            if self.semi_supervised
-            else None
-        )
+        unlabeled = None
+        if self.semi_supervised:
+            unlabeled = (
+                self._unlabeled if self._unlabeled is not None else unlabeled_source(self.cfg)
+            )
         stream = ViewStream(
             labeled,
             unlabeled,

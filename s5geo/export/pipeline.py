@@ -2,10 +2,16 @@
 
 The real windows used for the parity check and INT8 calibration come from the run's own data
 config (its validation split), normalised exactly as the model file will say.
+
+A MoE-MDF checkpoint (``s5geo.train.mdf``) holds several datasets; ``dataset`` picks one, whose
+path (shared weights + its expert merged into ``fc2`` + its decoder,
+:func:`s5geo.models.moe.dataset_path`) is exported as an ordinary single-dataset model with that
+dataset's classes, colours, bands and normalisation: a dense model's graph and cost.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from pathlib import Path
 from typing import Any
@@ -27,11 +33,18 @@ from s5geo.modelfile import ModelInfo
 EXPORT_OVERLAP_PCT = 12.5
 
 
-def model_info_for(cfg: Config, checkpoint: Path, tile: int) -> ModelInfo:
+def model_info_for(
+    cfg: Config, checkpoint: Path, tile: int, extra_recipe: dict[str, Any] | None = None
+) -> ModelInfo:
     """The model-file metadata of a trained run: classes, bands, normalisation, provenance."""
-    from s5geo.data.classes import get_class_map
+    from s5geo.data.aligned import class_map_for
 
-    classes = get_class_map(cfg.data.class_map)
+    classes = class_map_for(cfg.data.class_map)
+    if len(classes.names) != cfg.model.num_classes:
+        raise UserError(
+            f"the model predicts {cfg.model.num_classes} classes but class map "
+            f"{cfg.data.class_map!r} names {len(classes.names)}"
+        )
     return ModelInfo(
         class_names=dict(enumerate(classes.names)),
         class_colors=dict(enumerate(classes.colors)),
@@ -51,6 +64,7 @@ def model_info_for(cfg: Config, checkpoint: Path, tile: int) -> ModelInfo:
             "method": cfg.train.method,
             "steps": cfg.train.steps,
             "seed": cfg.train.seed,
+            **(extra_recipe or {}),
         },
     )
 
@@ -87,10 +101,64 @@ def real_windows(info: ModelInfo, images: list[Path], count: int) -> np.ndarray:
     return out
 
 
+def stored_config(checkpoint: Path) -> dict[str, Any]:
+    """The run config inside an s5geo training checkpoint (memory-mapped: tensors are not read)."""
+    if not Path(checkpoint).is_file():
+        raise UserError(f"checkpoint not found: {checkpoint}")
+    try:
+        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:
+        raise UserError(f"cannot read checkpoint {checkpoint}: {exc}") from None
+    config = ckpt.get("hyper_parameters", {}).get("config") if isinstance(ckpt, dict) else None
+    if not isinstance(config, dict):
+        raise UserError(f"{checkpoint} is not an s5geo training checkpoint (no config inside)")
+    return config
+
+
+def load_for_export(
+    checkpoint: Path, dataset: str | None
+) -> tuple[torch.nn.Module, Config, dict[str, Any]]:
+    """The network to export (eval mode), the single-dataset config its metadata comes from, and
+    extra recipe entries. MoE-MDF checkpoints need ``dataset``; other checkpoints refuse it."""
+    from s5geo.models.mdf import is_mdf_tree, mdf_config_from_dict
+
+    config = stored_config(checkpoint)
+    if not is_mdf_tree(config):
+        if dataset is not None:
+            raise UserError(
+                f"--dataset applies to MoE-MDF checkpoints only; {checkpoint} holds a "
+                f"single-dataset model: export it without --dataset"
+            )
+        from s5geo.train.evaluate import load_checkpoint_model
+
+        net, cfg = load_checkpoint_model(checkpoint)
+        return net, cfg, {}
+    names = list(mdf_config_from_dict(config).datasets)
+    if dataset is None:
+        raise UserError(
+            f"{checkpoint} is a MoE-MDF checkpoint of {len(names)} datasets: "
+            f"{', '.join(names)}; pass --dataset NAME to export one dataset's path"
+        )
+    if dataset not in names:
+        raise UserError(f"{checkpoint} has no dataset {dataset!r}; known: {', '.join(names)}")
+    from s5geo.train.mdf import load_mdf_dataset_model
+
+    net, mdf = load_mdf_dataset_model(checkpoint, dataset)
+    k = mdf.class_counts()[names.index(dataset)]
+    cfg = Config(
+        model=dataclasses.replace(mdf.model, num_classes=k, pretrained=None),
+        data=mdf.datasets[dataset].data,
+        train=mdf.train,
+    )
+    extra = {"dataset": dataset, "mdf_datasets": names, "expert_dim": mdf.moe.expert_dim}
+    return net, cfg, extra
+
+
 def export_checkpoint(
     checkpoint: Path,
     out: Path,
     *,
+    dataset: str | None = None,
     fp16: bool = False,
     int8: bool = False,
     tensorrt: bool = False,
@@ -99,12 +167,11 @@ def export_checkpoint(
     n_windows: int = 16,
     overwrite: bool = False,
 ) -> list[str]:
-    """Export a checkpoint of ``s5geo train``; returns report lines for the user."""
-    from s5geo.train.evaluate import load_checkpoint_model
-
-    net, cfg = load_checkpoint_model(checkpoint)
+    """Export a checkpoint of ``s5geo train`` (of a MoE-MDF run: the path of ``dataset``);
+    returns report lines for the user."""
+    net, cfg, extra = load_for_export(checkpoint, dataset)
     tile = int(cfg.train.eval_tile)
-    info = model_info_for(cfg, checkpoint, tile)
+    info = model_info_for(cfg, checkpoint, tile, extra)
     windows = real_windows(info, _split_images(cfg), n_windows)
     lines: list[str] = []
     torch.set_num_threads(max(1, torch.get_num_threads()))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from helpers import write_scene
 from s5geo.config import load_config
 from s5geo.curate.manifest import read_selection
 from s5geo.curate.run import CurateOptions, curate, resolve_items
+from s5geo.errors import UserError
 from s5geo.models import build_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,7 +99,7 @@ def test_curate_scene_footprints_in_scene_crs(seed_checkpoint: Path, tmp_path: P
 def test_selection_is_an_unlabeled_source_and_random_baseline(
     seed_checkpoint: Path, tmp_path: Path
 ) -> None:
-    from s5geo.curate.source import SelectedWindows
+    from s5geo.data.selection import SelectedWindows
     from s5geo.data.views import ViewStream
 
     data = np.random.default_rng(1).integers(1, 255, size=(3, 128, 192), dtype=np.uint8)
@@ -114,3 +117,71 @@ def test_selection_is_an_unlabeled_source_and_random_baseline(
         stream = ViewStream(source, None, length=2, crop_size=32, scale_range=(1.0, 1.0),
                             rotation=False, ignore_index=255)  # fmt: skip
         assert stream[0]["image"].shape == (3, 32, 32)
+
+
+@pytest.fixture
+def config_only_checkpoint(seed_checkpoint: Path, tmp_path: Path) -> Path:
+    """The seed checkpoint's config with no weights: any attempt to build the model fails."""
+    ckpt = torch.load(seed_checkpoint, map_location="cpu", weights_only=True)
+    path = tmp_path / "config_only.ckpt"
+    torch.save({"hyper_parameters": ckpt["hyper_parameters"], "state_dict": {}}, path)
+    return path
+
+
+def test_random_half_needs_no_model_and_keeps_the_format(
+    real_data: Path, seed_checkpoint: Path, config_only_checkpoint: Path, tmp_path: Path
+) -> None:
+    """The random baseline on real Dubai images: same pool windows, same size, same layers and
+    fields as an RS4P selection; entropy/cluster NULL unless scored; the draw depends on the seed
+    only (scoring does not change it)."""
+    images = real_data / "dubai" / "images"
+    pool = [str(images / "Tile3_image_part_00[2-4].jpg")]  # 3 images of 682x658: 27 windows
+    labeled = [str(images / "Tile3_image_part_001.jpg")]
+
+    def run(ckpt: Path, name: str, **kw: object) -> list[dict[str, object]]:
+        options = CurateOptions(target=9, clusters=2, window=256, batch=9, **kw)  # type: ignore[arg-type]
+        curate(ckpt, pool, labeled if name != "nolabel" else [], tmp_path / name, options)
+        return read_selection(tmp_path / name / "selection.gpkg")
+
+    rs4p = run(seed_checkpoint, "rs4p")
+    plain = run(config_only_checkpoint, "random", strategy="random", seed=3)
+    nolabel = run(config_only_checkpoint, "nolabel", strategy="random", seed=3)
+    other = run(config_only_checkpoint, "other", strategy="random", seed=4)
+    scored = run(seed_checkpoint, "scored", strategy="random", seed=3, score=True)
+    assert len(rs4p) == len(plain) == len(scored) == 9
+    layers = [pyogrio.list_layers(str(tmp_path / n / "selection.gpkg")).tolist()
+              for n in ("rs4p", "random", "scored")]  # fmt: skip
+    assert layers[0] == layers[1] == layers[2] == [["selection_pixel", "Polygon"]]
+    assert set(rs4p[0]) == set(plain[0]) == set(scored[0])
+    key = [(r["scene"], r["col_off"], r["row_off"], r["rank"]) for r in plain]
+    assert key == [(r["scene"], r["col_off"], r["row_off"], r["rank"]) for r in scored]
+    assert key == [(r["scene"], r["col_off"], r["row_off"], r["rank"]) for r in nolabel]
+    assert key != [(r["scene"], r["col_off"], r["row_off"], r["rank"]) for r in other]
+    assert all(r["entropy"] is None and r["cluster"] is None for r in plain)
+    assert all(r["entropy"] > 0 and r["cluster"] in (0, 1) for r in scored)
+    assert all(Path(str(r["scene"])).is_absolute() for r in plain)
+    report = json.loads((tmp_path / "random" / "report.json").read_text())
+    assert report["scored"] is False and report["pool_windows"] == 27
+    assert report["entropy"] is None and not (tmp_path / "random" / "entropy.png").exists()
+    with pytest.raises(UserError, match="labelled images"):
+        curate(seed_checkpoint, pool, [], tmp_path / "x", CurateOptions(target=9, window=256))
+
+
+def test_random_strategy_from_the_command_line(
+    config_only_checkpoint: Path, tmp_path: Path
+) -> None:
+    scene = write_scene(tmp_path / "pool.tif", np.full((3, 100, 150), 7, np.uint8))
+    cmd = [sys.executable, "-m", "s5geo.cli.main", "curate", str(config_only_checkpoint),
+           "--pool", str(scene), "--target", "2", "--window", "50", "--strategy", "random",
+           "--out", str(tmp_path / "out")]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "selected 2 of 6 windows" in done.stdout
+    rows = read_selection(tmp_path / "out" / "selection.gpkg")
+    assert len(rows) == 2 and {r["width"] for r in rows} == {50}
+    bad = subprocess.run([*cmd, "--overwrite", "--strategy", "entropy"], capture_output=True,
+                         text=True, timeout=120)  # fmt: skip
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [
+        "error: unknown curation strategy 'entropy'; known: rs4p, random"
+    ]

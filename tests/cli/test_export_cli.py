@@ -1,0 +1,48 @@
+"""`s5geo export` on MoE-MDF checkpoints: --dataset is required there, and refused elsewhere,
+with one error line and exit status 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def s5geo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "s5geo.cli.main", *args],
+        capture_output=True, text=True, cwd=ROOT, timeout=120,
+    )  # fmt: skip
+
+
+def test_moe_checkpoint_without_dataset_lists_the_datasets(tmp_path: Path) -> None:
+    from s5geo.models.mdf import load_mdf_config
+    from s5geo.train.mdf import MDFModule
+
+    small = ["model.img_size=64", "model.decoder_channels=16"]
+    cfg = load_mdf_config(ROOT / "configs" / "mdf" / "cpu_three.yaml", small)
+    module = MDFModule(cfg.to_dict(), load_weights=False)
+    ckpt = tmp_path / "mdf.ckpt"
+    torch.save({"hyper_parameters": {"config": cfg.to_dict()}, "state_dict": module.state_dict()},
+               ckpt)  # fmt: skip
+    out = tmp_path / "m.onnx"
+    done = s5geo("export", str(ckpt), "--out", str(out))
+    assert done.returncode == 2 and not out.exists()
+    assert done.stderr.strip().splitlines() == [
+        f"error: {ckpt} is a MoE-MDF checkpoint of 3 datasets: dubai, spacenet, swiss_trees; "
+        "pass --dataset NAME to export one dataset's path"
+    ]
+    done = s5geo("export", str(ckpt), "--out", str(out), "--dataset", "vaihingen")
+    assert done.returncode == 2
+    assert "no dataset 'vaihingen'; known: dubai, spacenet, swiss_trees" in done.stderr
+
+
+def test_help_documents_dataset() -> None:
+    done = s5geo("export", "--help")
+    assert done.returncode == 0 and "--dataset" in done.stdout and "MoE-MDF" in done.stdout
