@@ -32,12 +32,15 @@ def plot_curves(metrics_csv: Path, out: Path) -> None:
     axes[0].set_xlabel("step")
     axes[0].set_ylabel("loss")
     axes[0].legend()
-    for key in ("val/miou", "val/oa"):
-        if key in series:
-            axes[1].plot(*series[key], marker="o", label=key)
+    scores = [k for k in ("val/miou", "val/oa") if k in series]
+    for key in scores:
+        axes[1].plot(*series[key], marker="o", label=key)
     axes[1].set_xlabel("step")
     axes[1].set_ylabel("%")
-    axes[1].legend()
+    if scores:
+        axes[1].legend()
+    else:  # a run stopped before its first validation
+        axes[1].text(0.5, 0.5, "no validation yet", ha="center", transform=axes[1].transAxes)
     fig.tight_layout()
     fig.savefig(out, dpi=100)
     plt.close(fig)
