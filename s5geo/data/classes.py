@@ -2,8 +2,23 @@
 
 A :class:`ClassMap` holds class names and colours, the ignore index, and how raw label files encode
 classes: ``raw_values`` maps a stored label value to a class index, ``raw_colors`` maps an RGB
-label colour to one (ISPRS, iSAID ship colour-coded labels). Raw values or colours that are not
-listed become the ignore index (e.g. ISPRS clutter, LoveDA no-data).
+label colour to one (ISPRS and iSAID labels are colour-coded). Raw values or colours that are not
+listed become the ignore index (e.g. ISPRS clutter and eroded boundaries, LoveDA no-data).
+
+Decisions, checked against the official definitions (docs/DATA.md has the details):
+
+- ISPRS Potsdam/Vaihingen ship six colours; clutter/background (#FF0000) is ignored, giving the
+  five classes S5 counts (METHODS.md 1.3: Vaihingen 5, Potsdam 5); scores are means over those
+  five, the convention of the RVSA/MTP results S5 compares with.
+  mmsegmentation's ISPRS datasets keep clutter as a sixth, learned and scored class; here it is
+  neither. Black boundary pixels of the ``noBoundary``/eroded labels and any other off-palette
+  colour (e.g. those known in tile 4_12's label) are ignored too.
+- LoveDA stores 0 = no-data (ignored) and 1..7 = classes, shifted to 0..6.
+- OpenEarthMap stores 0 = unknown and 1..8 = classes. Unknown is ignored, as the benchmark does;
+  its index 0 is kept so class ids equal the stored values and the classifier has the 9 outputs
+  S5 uses (METHODS.md 1.3). Class 0 has no reference pixels, so it is left out of mIoU unless a
+  model predicts it, which training against ignored pixels gives it no reason to do.
+- iSAID: 15 object classes + background (class 0, learned and scored, as in mmsegmentation).
 """
 
 from __future__ import annotations
@@ -45,7 +60,12 @@ class ClassMap:
         mapping = self.raw_values or {i: i for i in range(self.num_classes)}
         for value, index in mapping.items():
             lut[value] = index
-        return lut[raw.astype(np.uint8)]
+        if raw.dtype == np.uint8:
+            return lut[raw]
+        inside = (raw >= 0) & (raw <= 255)  # wider label types: values beyond a byte are ignored
+        out = lut[np.where(inside, raw, 0).astype(np.uint8)]
+        out[~inside] = self.ignore_index
+        return out
 
 
 def _colour_coded(names: tuple[str, ...], colors: tuple[str, ...]) -> dict[str, int]:
@@ -74,7 +94,7 @@ _OEM_COLORS = (
 )  # fmt: skip
 
 CLASS_MAPS: dict[str, ClassMap] = {
-    # ISPRS 2D semantic labelling; clutter (#FF0000) is ignored, as in the usual 5-class protocol.
+    # ISPRS 2D semantic labelling; clutter (#FF0000) and boundaries (#000000) are ignored.
     "potsdam": ClassMap(
         _ISPRS_NAMES, _ISPRS_COLORS, raw_colors=_colour_coded(_ISPRS_NAMES, _ISPRS_COLORS)
     ),
@@ -87,8 +107,9 @@ CLASS_MAPS: dict[str, ClassMap] = {
         ("#FFFFFF", "#FF0000", "#FFFF00", "#0000FF", "#9F81B7", "#00FF00", "#FFC380"),
         raw_values={v: v - 1 for v in range(1, 8)},
     ),
-    # OpenEarthMap: 0 = unknown (kept as a class: 9 classes, as counted in METHODS.md 1.3).
-    "openearthmap": ClassMap(_OEM_NAMES, _OEM_COLORS),
+    # OpenEarthMap: 0 = unknown, ignored; index 0 kept so ids equal the stored values (9 outputs,
+    # as counted in METHODS.md 1.3).
+    "openearthmap": ClassMap(_OEM_NAMES, _OEM_COLORS, raw_values={v: v for v in range(1, 9)}),
     "isaid": ClassMap(
         _ISAID_NAMES, _ISAID_COLORS, raw_colors=_colour_coded(_ISAID_NAMES, _ISAID_COLORS)
     ),

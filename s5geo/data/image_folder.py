@@ -1,4 +1,4 @@
-"""Image/mask pairs in two folders, on their pixel grid (no georeferencing), e.g. Dubai.
+"""Image/label pairs read on their pixel grid: Dubai and the benchmarks in their own layouts.
 
 Source of the Dubai set: "Semantic segmentation of aerial imagery", Humans in the Loop with MBRSC
 satellite imagery, listed as CC0. 72 RGB JPEG images of Dubai in 8 Tiles with dense masks of 5
@@ -6,29 +6,90 @@ classes (building, land, road, vegetation, water) and 255 for unlabeled pixels. 
 (``splits.json``) keeps whole Tiles apart: train 1,3-7 (12 labeled ``_001``/``_005`` images, 42
 unlabeled), val Tile 2, test Tile 8.
 
-These files carry no CRS or transform: the dataset is a torchgeo ``NonGeoDataset`` and says so
-with ``georeferenced = False``; its samples have no ``bounds``.
+The benchmarks (ISPRS Potsdam and Vaihingen, LoveDA, OpenEarthMap; configs/data/, docs/DATA.md)
+are read from the folders they are distributed in: images and labels are paired by file name
+pattern and splits come from tile ids, folders or the benchmark's file lists
+(:mod:`s5geo.data.splits`). Labels are decoded by the dataset's class map (colour-coded ISPRS
+labels, LoveDA's 0 = no-data offset). torchgeo's ``Potsdam2D``/``Vaihingen2D``/``LoveDA`` are not
+used directly: they expect one fixed layout each (Potsdam: ``4_Ortho_RGBIR`` with labels at the
+root, no ``noBoundary`` labels), return float images with raw class codes (ISPRS clutter as class
+0), and torchgeo has no OpenEarthMap; their official split lists are what configs/data/ uses.
+
+Pairs are read on their pixel grid, also when the files are GeoTIFFs: a label is pixel-aligned
+with its image by construction, and OpenEarthMap's regions lie in many different CRSs that a
+torchgeo ``GeoDataset`` would reproject into one. The samples have no ``bounds`` and the dataset
+says so with ``georeferenced = False``.
+
+GeoTIFFs are read with rasterio (any band count, ``data.bands``), other images with Pillow. For
+training, GeoTIFFs larger than twice the crop are read as a grid of windows of that size, half
+overlapping, instead of whole (a 6000 x 6000 Potsdam tile is not decoded per sample); evaluation
+reads whole images. Decoded samples are cached in memory up to ``cache_bytes``.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
+import rasterio
 import torch
 from PIL import Image
+from rasterio.errors import NotGeoreferencedWarning
+from rasterio.windows import Window
 from torchgeo.datasets import NonGeoDataset
 
 from s5geo.data.classes import ClassMap
-from s5geo.data.splits import find_image, read_split  # noqa: F401  (read_split: re-exported)
+from s5geo.data.splits import (  # noqa: F401  (read_split: re-exported)
+    SplitItem,
+    find_image,
+    read_split,
+    split_items,
+)
 from s5geo.errors import UserError
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+DEFAULT_CACHE_BYTES = 2**30
+
+
+def _is_tiff(path: Path) -> bool:
+    return path.suffix.lower() in TIFF_SUFFIXES
+
+
+def _open(path: Path) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        return rasterio.open(path)
+
+
+def window_grid(height: int, width: int, size: int) -> list[Window | None]:
+    """Windows of ``size`` px with stride ``size // 2``, the last row/column on the edge;
+    ``[None]`` (the whole image) when the image is not larger than ``size``."""
+    if height <= size and width <= size:
+        return [None]
+
+    def starts(length: int) -> list[int]:
+        if length <= size:
+            return [0]
+        stride = max(1, size // 2)
+        out = list(range(0, length - size + 1, stride))
+        return out if out[-1] == length - size else [*out, length - size]
+
+    return [
+        Window(left, top, min(size, width), min(size, height))
+        for top in starts(height)
+        for left in starts(width)
+    ]
 
 
 class ImageFolderSegmentation(NonGeoDataset):
-    """Images and (optionally) masks named by stem; images cached in memory as uint8 tensors.
+    """Images and (optionally) label masks; one sample per image, or per window for training.
 
     ``with_masks=False`` makes an unlabeled source: samples carry no ``mask``, so labels of the
-    unlabeled split cannot leak into semi-supervised training.
+    unlabeled split cannot leak into semi-supervised training. ``names`` holds one file-name-safe
+    name per sample.
     """
 
     georeferenced = False
@@ -41,30 +102,154 @@ class ImageFolderSegmentation(NonGeoDataset):
         images_dir: str = "images",
         masks_dir: str = "masks",
         with_masks: bool = True,
+        *,
+        items: list[SplitItem] | None = None,
+        bands: list[int] | None = None,
+        window: int | None = None,
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
+        """Images ``names`` (stems) of ``root/images_dir`` with masks of the same stem in
+        ``root/masks_dir``; or, with ``items``, those image/label pairs (``names`` unused).
+
+        ``bands``: 1-based bands to read (None: RGB for Pillow images, all bands of GeoTIFFs).
+        ``window``: read GeoTIFFs larger than this as a half-overlapping grid of windows.
+        """
         self.root = Path(root)
-        self.names = names
         self.class_map = class_map
         self.with_masks = with_masks
-        self.image_paths = [find_image(self.root / images_dir, n) for n in names]
-        self.mask_paths = (
-            [find_image(self.root / masks_dir, n) for n in names] if with_masks else []
-        )
+        self.bands = list(bands) if bands is not None else None
+        if items is None:
+            items = [
+                SplitItem(
+                    n,
+                    find_image(self.root / images_dir, n),
+                    find_image(self.root / masks_dir, n) if with_masks else None,
+                )
+                for n in names
+            ]
+        if with_masks and any(i.mask is None for i in items):
+            raise UserError("a labeled image folder needs a mask for every image")
+        self.image_paths: list[Path] = []
+        self.mask_paths: list[Path] = []
+        self.names: list[str] = []
+        self.windows: list[Window | None] = []
+        for item in items:
+            grid = [None]
+            if window is not None and _is_tiff(item.image):
+                with _open(item.image) as src:
+                    grid = window_grid(src.height, src.width, window)
+            for w in grid:
+                name = item.id.replace("/", "_")
+                self.names.append(name if w is None else f"{name}_r{w.row_off}_c{w.col_off}")
+                self.image_paths.append(item.image)
+                if with_masks and item.mask is not None:
+                    self.mask_paths.append(item.mask)
+                self.windows.append(w)
+        self.cache_bytes = cache_bytes
+        self._cached_bytes = 0
         self._cache: dict[int, dict[str, torch.Tensor]] = {}
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: Any,
+        split: str,
+        class_map: ClassMap,
+        with_masks: bool = True,
+        for_training: bool = False,
+    ) -> ImageFolderSegmentation:
+        """The images of ``split`` of an ``image_folder`` data config (DataConfig)."""
+        items = split_items(cfg, split, with_masks=with_masks)
+        return cls(
+            cfg.resolved_root(),
+            [i.id for i in items],
+            class_map,
+            cfg.images_dir,
+            cfg.masks_dir,
+            with_masks=with_masks,
+            items=items,
+            bands=list(cfg.bands),
+            window=2 * cfg.crop_size if for_training else None,
+        )
 
     def __len__(self) -> int:
         return len(self.names)
 
+    def _read_image(
+        self, path: Path, window: Window | None
+    ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
+        """uint8 ``[C, H, W]`` and, when the file declares nodata, the valid pixels."""
+        if _is_tiff(path):
+            with _open(path) as src:
+                bands = self.bands or list(range(1, src.count + 1))
+                if max(bands) > src.count:
+                    raise UserError(f"{path} has {src.count} bands; data.bands asks for {bands}")
+                if src.dtypes[0] != "uint8":
+                    raise UserError(
+                        f"{path} is {src.dtypes[0]}; image folders read 8-bit imagery "
+                        "(use data.kind: raster for other data types)"
+                    )
+                raw = src.read(bands, window=window)
+                nodata = src.nodata
+            valid = (raw != nodata).any(0) if nodata is not None else None
+            return raw, valid
+        with Image.open(path) as img:
+            rgb = np.asarray(img.convert("RGB"))
+        if self.bands is not None and self.bands != [1, 2, 3]:
+            if max(self.bands) > 3:
+                raise UserError(f"{path} has 3 bands; data.bands asks for {self.bands}")
+            rgb = rgb[..., [b - 1 for b in self.bands]]
+        array = np.ascontiguousarray(rgb.transpose(2, 0, 1))
+        if window is not None:
+            array = array[:, window.row_off : window.row_off + window.height,
+                          window.col_off : window.col_off + window.width]  # fmt: skip
+        return array, None
+
+    @staticmethod
+    def _read_mask(path: Path, window: Window | None) -> npt.NDArray[Any]:
+        """Raw label values ``[H, W]`` or colours ``[H, W, 3]``."""
+        if _is_tiff(path):
+            with _open(path) as src:
+                if src.count >= 3:
+                    return np.moveaxis(src.read([1, 2, 3], window=window), 0, -1)
+                return np.asarray(src.read(1, window=window))
+        with Image.open(path) as img:
+            raw = np.asarray(img)
+        if window is not None:
+            raw = raw[window.row_off : window.row_off + window.height,
+                      window.col_off : window.col_off + window.width]  # fmt: skip
+        return raw
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        """``image`` uint8 ``[C, H, W]``, ``mask`` int64 ``[H, W]`` (255 ignore) when labeled."""
+        """``image`` uint8 ``[C, H, W]``, ``mask`` int64 ``[H, W]`` (255 ignore) when labeled,
+        ``valid`` bool ``[H, W]`` when the image file declares a nodata value."""
         if index not in self._cache:
-            image = np.asarray(Image.open(self.image_paths[index]).convert("RGB"))
-            sample = {"image": torch.from_numpy(image.copy()).permute(2, 0, 1).contiguous()}
-            if self.with_masks:
-                raw = np.asarray(Image.open(self.mask_paths[index]))
-                mask = self.class_map.encode(raw)
-                if mask.shape != image.shape[:2]:
-                    raise UserError(f"{self.mask_paths[index]} differs in size from its image")
-                sample["mask"] = torch.from_numpy(mask.astype(np.int64))
+            sample = self._load(index)
+            size = sum(t.numel() * t.element_size() for t in sample.values())
+            if self._cached_bytes + size > self.cache_bytes:
+                return self._out(sample)
             self._cache[index] = sample
-        return dict(self._cache[index])
+            self._cached_bytes += size
+        return self._out(self._cache[index])
+
+    @staticmethod
+    def _out(sample: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        out = dict(sample)
+        if "mask" in out:
+            out["mask"] = out["mask"].long()  # cached as uint8 class ids, served as int64
+        return out
+
+    def _load(self, index: int) -> dict[str, torch.Tensor]:
+        window = self.windows[index]
+        image, valid = self._read_image(self.image_paths[index], window)
+        sample = {"image": torch.from_numpy(np.ascontiguousarray(image))}
+        if valid is not None:
+            sample["valid"] = torch.from_numpy(valid)
+        if self.with_masks:
+            mask = self.class_map.encode(self._read_mask(self.mask_paths[index], window))
+            if mask.shape != image.shape[1:]:
+                raise UserError(f"{self.mask_paths[index]} differs in size from its image")
+            if valid is not None:
+                mask = np.where(valid, mask, self.class_map.ignore_index)
+            sample["mask"] = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.uint8))
+        return sample

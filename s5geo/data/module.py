@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader, Dataset
 from s5geo.config import DataConfig
 from s5geo.data.classes import ClassMap, get_class_map
 from s5geo.data.image_folder import ImageFolderSegmentation
-from s5geo.data.splits import read_split
+from s5geo.data.splits import split_items
 from s5geo.data.views import ViewStream
 from s5geo.errors import UserError
 
@@ -33,9 +33,8 @@ def build_source(
     if not root.is_dir():
         raise UserError(f"data root not found: {root} (set S5GEO_DATA or data.root)")
     if cfg.kind == "image_folder":
-        names = read_split(root, cfg.splits_file, split)
-        return ImageFolderSegmentation(
-            root, names, class_map, cfg.images_dir, cfg.masks_dir, with_masks=with_masks
+        return ImageFolderSegmentation.from_config(
+            cfg, split, class_map, with_masks=with_masks, for_training=for_training
         )
     if cfg.kind == "raster":
         from s5geo.data.raster import scene_split
@@ -45,16 +44,8 @@ def build_source(
 
 
 def split_files(cfg: DataConfig, split: str) -> list[Path]:
-    """The image files of ``split`` (image folders: by name; rasters: scenes by file stem)."""
-    root = cfg.resolved_root()
-    if cfg.kind == "image_folder":
-        from s5geo.data.splits import find_image
-
-        return [
-            find_image(root / cfg.images_dir, n) for n in read_split(root, cfg.splits_file, split)
-        ]
-    stems = set(read_split(root, cfg.splits_file, split))
-    return sorted(p for p in (root / cfg.images_dir).glob(cfg.image_glob) if p.stem in stems)
+    """The image files of ``split`` (by name, scene file stem or split spec; s5geo.data.splits)."""
+    return [item.image for item in split_items(cfg, split, with_masks=False)]
 
 
 def selection_source(cfg: DataConfig) -> Dataset[Any]:

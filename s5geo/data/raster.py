@@ -1,9 +1,11 @@
 """Georeferenced scenes through torchgeo: image rasters with label rasters or vector labels.
 
 - :class:`SceneImages` (a torchgeo ``RasterDataset``): GeoTIFF/COG scenes of any band count and
-  dtype, selected by file glob and split (scene file stems listed in the splits JSON: splits are by
-  scene, never by interleaved windows).
-- :class:`LabelRasters`: class-index rasters (``RasterDataset`` with ``is_image = False``).
+  dtype, selected by file glob and split (scene file stems listed in the splits JSON, or a split
+  spec such as ``ids=...`` or ``list=...``, see :mod:`s5geo.data.splits`: splits are by scene,
+  never by interleaved windows).
+- :class:`LabelRasters`: label rasters (``RasterDataset`` with ``is_image = False``), decoded by
+  the class map (stored values or colours -> class indices, unlisted ones -> ignore).
 - :class:`VectorLabels`: GeoPackage/Shapefile polygons rasterised on the fly by a class attribute
   (torchgeo ``VectorDataset``); pixels outside every polygon become the ignore index.
 - :class:`ValidRandomGeoSampler`: torchgeo's ``RandomGeoSampler`` that rejects windows holding
@@ -18,6 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torchgeo.datasets import GeoDataset, RasterDataset, VectorDataset
@@ -25,7 +28,7 @@ from torchgeo.samplers import GridGeoSampler, RandomGeoSampler
 
 from s5geo.config import DataConfig
 from s5geo.data.classes import ClassMap
-from s5geo.data.splits import read_split
+from s5geo.data.splits import split_items
 from s5geo.errors import UserError
 
 
@@ -87,8 +90,22 @@ class ValidRandomGeoSampler(RandomGeoSampler):
                         return
 
 
+def encode_mask(class_map: ClassMap, mask: torch.Tensor) -> torch.Tensor:
+    """Raw label window (``[H, W]`` values or ``[3+, H, W]`` colours) -> int64 class indices."""
+    raw = mask.numpy()
+    if raw.ndim == 3 and raw.shape[0] == 1:
+        raw = raw[0]
+    if raw.ndim == 3:
+        raw = np.moveaxis(raw[:3], 0, -1).astype(np.uint8)
+    return torch.from_numpy(class_map.encode(raw).astype(np.int64))
+
+
 class GeoWindows(Dataset[dict[str, torch.Tensor]]):
-    """Samples of ``dataset`` at the windows of ``sampler``, normalised for the training views."""
+    """Samples of ``dataset`` at the windows of ``sampler``, normalised for the training views.
+
+    With ``class_map``, label rasters are decoded by it (not for vector labels, which are burned
+    as class indices already).
+    """
 
     georeferenced = True
 
@@ -99,8 +116,10 @@ class GeoWindows(Dataset[dict[str, torch.Tensor]]):
         input_scale: float,
         nodata: float,
         ignore_index: int,
+        class_map: ClassMap | None = None,
     ) -> None:
         self.dataset = dataset
+        self.class_map = class_map
         self.queries = list(sampler)
         self.input_scale = input_scale
         self.nodata = nodata
@@ -115,7 +134,8 @@ class GeoWindows(Dataset[dict[str, torch.Tensor]]):
         valid = (image != self.nodata).any(dim=0)
         out = {"image": (image / self.input_scale).clamp(0, 1), "valid": valid}
         if "mask" in sample:
-            mask = sample["mask"].long()
+            mask = sample["mask"]
+            mask = encode_mask(self.class_map, mask) if self.class_map is not None else mask.long()
             out["mask"] = torch.where(valid, mask, self.ignore_index)
         return out
 
@@ -129,8 +149,7 @@ def scene_split(
 ) -> GeoWindows:
     """Windows of the scenes of ``split``: random valid windows (training) or a grid (eval)."""
     root = cfg.resolved_root()
-    stems = set(read_split(root, cfg.splits_file, split))
-    scenes = sorted(p for p in (root / cfg.images_dir).glob(cfg.image_glob) if p.stem in stems)
+    scenes = sorted(item.image for item in split_items(cfg, split, with_masks=False))
     if not scenes:
         raise UserError(
             f"no scene of split {split!r} matches {root / cfg.images_dir / cfg.image_glob}"
@@ -155,4 +174,7 @@ def scene_split(
         if train
         else GridGeoSampler(dataset, size, size)
     )
-    return GeoWindows(dataset, sampler, cfg.input_scale, images.nodata, class_map.ignore_index)
+    return GeoWindows(
+        dataset, sampler, cfg.input_scale, images.nodata, class_map.ignore_index,
+        class_map=class_map if with_masks and not cfg.vector_labels else None,
+    )  # fmt: skip
