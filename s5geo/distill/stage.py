@@ -91,11 +91,10 @@ def fit_stage(
 ) -> StageResult:
     """Train one stage (or continue it from ``last.ckpt``); score its best checkpoint."""
     import lightning as L
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
     from s5geo.distill.module import DistillModule
-    from s5geo.train.csvlog import RunCSVLogger, checkpoint_step
     from s5geo.train.plots import plot_curves
+    from s5geo.train.trainer import make_trainer
 
     done = finished(stage_dir)
     if done is not None:
@@ -114,32 +113,7 @@ def fit_stage(
         cfg.data, labeled, unlabeled, stage.steps, stage.batch_size, t.num_workers
     )
     L.seed_everything(t.seed, workers=True)
-    trainer = L.Trainer(
-        default_root_dir=stage_dir,
-        max_steps=stage.steps,
-        max_epochs=-1,
-        val_check_interval=min(t.val_every, stage.steps),
-        check_val_every_n_epoch=None,
-        num_sanity_val_steps=0,
-        accelerator=t.accelerator,
-        devices=1,
-        precision=t.precision,  # type: ignore[arg-type]
-        logger=RunCSVLogger(stage_dir, checkpoint_step(resume)),
-        callbacks=[
-            ModelCheckpoint(
-                dirpath=ckpt_dir,
-                every_n_train_steps=t.checkpoint_every,
-                save_last=True,
-                save_top_k=0,
-            ),
-            ModelCheckpoint(
-                dirpath=ckpt_dir, filename="best", monitor="val/miou", mode="max", save_top_k=1
-            ),
-        ],
-        log_every_n_steps=max(1, min(10, stage.steps // 4)),
-        enable_progress_bar=False,
-        enable_model_summary=False,
-    )
+    trainer = make_trainer(stage_dir, t, steps=stage.steps, resume=resume, distributed=False)
     started = time.time()
     trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
     seconds = time.time() - started

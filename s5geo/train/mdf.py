@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, cast
 
@@ -243,11 +242,10 @@ def check_mdf_config(cfg: MDFConfig) -> None:
 def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None = None) -> Path:
     """Train the MoE-MDF config into its run folder (resuming when possible); return the folder."""
     import yaml
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
     from s5geo.models.mdf import count
-    from s5geo.train.csvlog import RunCSVLogger, checkpoint_step
     from s5geo.train.runner import versions
+    from s5geo.train.trainer import make_trainer
 
     config_path = Path(config_path)
     cfg = load_mdf_config(config_path, overrides)
@@ -266,30 +264,7 @@ def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None
 
     module = MDFModule(cfg.to_dict(), load_weights=resume is None)
     data = MDFDataModule(cfg)
-    last = ModelCheckpoint(
-        dirpath=ckpt_dir, every_n_train_steps=t.checkpoint_every, save_last=True, save_top_k=0
-    )
-    best = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor="val/miou_mean", mode="max", save_top_k=1
-    )
-    trainer = L.Trainer(
-        default_root_dir=run,
-        max_steps=t.steps,
-        max_epochs=-1,
-        max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
-        val_check_interval=t.val_every,
-        check_val_every_n_epoch=None,
-        num_sanity_val_steps=0,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        num_nodes=t.num_nodes,
-        strategy=t.strategy,
-        precision=t.precision,  # type: ignore[arg-type]
-        logger=RunCSVLogger(run, checkpoint_step(resume)),
-        callbacks=[last, best, LearningRateMonitor("step")],
-        log_every_n_steps=min(10, t.steps),
-        enable_progress_bar=False,
-    )
+    trainer = make_trainer(run, t, steps=t.steps, resume=resume, monitor="val/miou_mean")
     started = time.time()
     record: dict[str, Any] = {
         "seed": t.seed, "versions": versions(), "resumed_from": str(resume) if resume else None,

@@ -49,14 +49,13 @@ def train(cfg: Config, config_path: Path, resume: Path | None = None) -> Path:
     import lightning as L
     import torch
     import yaml
-    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
     from s5geo.data.module import SegmentationDataModule
     from s5geo.errors import UserError
-    from s5geo.train.csvlog import RunCSVLogger, checkpoint_step
     from s5geo.train.evaluate import evaluate_checkpoint
     from s5geo.train.modules import module_for
     from s5geo.train.plots import plot_curves
+    from s5geo.train.trainer import make_trainer
 
     t = cfg.train
     torch.set_num_threads(t.threads)
@@ -84,30 +83,7 @@ def train(cfg: Config, config_path: Path, resume: Path | None = None) -> Path:
             f"has {data.class_map.num_classes} classes"
         )
     module = module_for(cfg, data.class_map.ignore_index)
-    last = ModelCheckpoint(
-        dirpath=ckpt_dir, every_n_train_steps=t.checkpoint_every, save_last=True, save_top_k=0
-    )
-    best = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor="val/miou", mode="max", save_top_k=1
-    )
-    trainer = L.Trainer(
-        default_root_dir=run,
-        max_steps=t.steps,
-        max_epochs=-1,
-        val_check_interval=t.val_every,
-        check_val_every_n_epoch=None,
-        num_sanity_val_steps=0,
-        accelerator=t.accelerator,
-        devices=t.devices,
-        num_nodes=t.num_nodes,
-        strategy=t.strategy,
-        precision=t.precision,  # type: ignore[arg-type]
-        logger=RunCSVLogger(run, checkpoint_step(resume)),
-        callbacks=[last, best, LearningRateMonitor("step")],
-        log_every_n_steps=10,
-        enable_progress_bar=False,
-        deterministic=False,
-    )
+    trainer = make_trainer(run, t, steps=t.steps, resume=resume)
     started = time.time()
     record: dict[str, Any] = {"seed": t.seed, "versions": versions(), "resumed_from": None}
     if resume is not None:

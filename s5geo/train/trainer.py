@@ -1,0 +1,55 @@
+"""The Lightning Trainer behind every s5geo fit: S4P/supervised runs, MoE-MDF and distillation.
+
+All fits are counted in steps, not epochs (the data modules sample windows without end), validate
+every ``train.val_every`` steps, save ``checkpoints/last.ckpt`` every ``train.checkpoint_every``
+steps and ``checkpoints/best.ckpt`` by a validation metric, and log ``metrics.csv`` into the run
+folder (kept across resumes, see ``csvlog``).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
+
+from s5geo.config import TrainConfig
+from s5geo.train.csvlog import RunCSVLogger, checkpoint_step
+
+
+def make_trainer(
+    run: Path,
+    t: TrainConfig,
+    *,
+    steps: int,
+    resume: Path | None,
+    monitor: str = "val/miou",
+    distributed: bool = True,
+) -> L.Trainer:
+    """A step-based Trainer writing into ``run``; ``distributed=False`` pins one device."""
+    ckpt_dir = run / "checkpoints"
+    last = ModelCheckpoint(
+        dirpath=ckpt_dir, every_n_train_steps=t.checkpoint_every, save_last=True, save_top_k=0
+    )
+    best = ModelCheckpoint(dirpath=ckpt_dir, filename="best", monitor=monitor, mode="max",
+                           save_top_k=1)  # fmt: skip
+    return L.Trainer(
+        default_root_dir=run,
+        max_steps=steps,
+        max_epochs=-1,
+        max_time=timedelta(minutes=t.max_minutes) if t.max_minutes else None,
+        val_check_interval=min(t.val_every, steps),
+        check_val_every_n_epoch=None,
+        num_sanity_val_steps=0,
+        accelerator=t.accelerator,
+        devices=t.devices if distributed else 1,
+        num_nodes=t.num_nodes if distributed else 1,
+        strategy=t.strategy if distributed else "auto",
+        precision=t.precision,  # type: ignore[arg-type]
+        logger=RunCSVLogger(run, checkpoint_step(resume)),
+        callbacks=[last, best, LearningRateMonitor("step")],
+        log_every_n_steps=max(1, min(10, steps // 4)),
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
