@@ -1,0 +1,78 @@
+"""The Dubai S4P table of docs/RESULTS.md from the finished run folders, with mean and spread.
+
+    .venv/bin/python scripts/s4p_table.py [--runs runs/dubai]
+
+Reads ``<runs>/<config>_seed<N>/test.json`` (Tile 8 scores of the run's best checkpoint) and
+``run.json`` (fit time) of the three variants of ``scripts/dubai_s4p_results.sh`` and prints one
+row per run, then per variant the mean and sample standard deviation over its seeds, and the
+S4P-minus-supervised difference per seed (paired by seed: same crops and initialisation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+VARIANTS = [
+    ("dubai_cpu_supervised", "supervised-only (12 labelled)"),
+    ("dubai_cpu", "S4P (12 labelled + 42 unlabelled)"),
+    ("dubai_cpu_full", "fully supervised (54 labelled)"),
+]
+CLASSES = ("building", "land", "road", "vegetation", "water")
+
+
+def load(runs: Path) -> dict[str, dict[int, dict]]:
+    """Per variant, per seed: the test scores plus ``fit_minutes``."""
+    found: dict[str, dict[int, dict]] = {}
+    for config, _ in VARIANTS:
+        for test in sorted(runs.glob(f"{config}_seed*/test.json")):
+            seed = int(test.parent.name.rsplit("_seed", 1)[1])
+            scores = json.loads(test.read_text())
+            history = json.loads((test.parent / "run.json").read_text())
+            scores["fit_minutes"] = sum(r.get("fit_seconds", 0) for r in history) / 60
+            found.setdefault(config, {})[seed] = scores
+    return found
+
+
+def mean_sd(values: list[float]) -> str:
+    if len(values) < 2:
+        return f"{values[0]:.2f}" if values else "-"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def table(runs: Path) -> str:
+    found = load(runs)
+    lines = [
+        "| variant | seed | test mIoU | OA | " + " | ".join(CLASSES) + " | fit (min) |",
+        "|---|---|---|---|" + "---|" * len(CLASSES) + "---|",
+    ]
+    for config, label in VARIANTS:
+        for seed, s in sorted(found.get(config, {}).items()):
+            ious = " | ".join(f"{s['iou'][c]:.2f}" for c in CLASSES)
+            oa, fit = s["overall_accuracy"], s["fit_minutes"]
+            lines.append(f"| {label} | {seed} | {s['miou']:.2f} | {oa:.2f} | {ious} | {fit:.1f} |")
+    lines += ["", "| variant | seeds | test mIoU (mean ± sd) |", "|---|---|---|"]
+    for config, label in VARIANTS:
+        runs_ = found.get(config, {})
+        seeds = ", ".join(str(k) for k in sorted(runs_))
+        lines.append(f"| {label} | {seeds} | {mean_sd([s['miou'] for s in runs_.values()])} |")
+    sup, s4p = found.get("dubai_cpu_supervised", {}), found.get("dubai_cpu", {})
+    paired = sorted(set(sup) & set(s4p))
+    if paired:
+        gains = [s4p[k]["miou"] - sup[k]["miou"] for k in paired]
+        per_seed = ", ".join(f"seed {k}: {g:+.2f}" for k, g in zip(paired, gains, strict=True))
+        lines += ["", f"S4P minus supervised-only, paired by seed: {per_seed}; "
+                  f"mean {statistics.mean(gains):+.2f}"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=Path, default=Path("runs/dubai"))
+    print(table(parser.parse_args().runs))
+
+
+if __name__ == "__main__":
+    main()
