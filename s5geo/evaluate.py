@@ -1,12 +1,27 @@
 """Accuracy of an ONNX model file on a labelled split, through the same tiled predictor as predict.
 
 Each image of the split is predicted with :func:`s5geo.infer.predict_scene` (windows, blending,
-nodata handling exactly as for users' scenes) into a temporary folder, and compared with its mask.
-Part of the deployment install: no torch.
+nodata handling exactly as for users' scenes) into a temporary folder, and compared with its label.
+The data are read as training reads them:
+
+- the split's images and labels come from :mod:`s5geo.data.splits` (splits-file names such as
+  Dubai's, or split specs that pair a benchmark's files in their distributed layout: ISPRS tile
+  ids, LoveDA folders, OpenEarthMap lists; ``train``/``val``/``test`` name the config's splits);
+- images are read with the config's ``data.bands`` (the model's normalisation is its own), on
+  their pixel grid (no resampling to the model's resolution, as for training and checkpoint
+  evaluation), grey-scale PNG/JPEG images repeated to the bands asked for (as Pillow's RGB
+  conversion does in training);
+- labels are decoded by the data's class map (:class:`s5geo.data.classes.ClassMap`: colour-coded
+  ISPRS/iSAID labels, LoveDA/OpenEarthMap value offsets; unlisted values and colours are ignored);
+  pixels the predictor leaves as nodata are ignored, as training ignores nodata pixels.
+
+Part of the deployment install: no torch (numpy and rasterio only; the confusion-matrix figure is
+drawn when matplotlib is installed).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import tempfile
 import warnings
@@ -14,36 +29,65 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 from s5geo.config import DataConfig
 from s5geo.data.classes import get_class_map
-from s5geo.data.splits import find_image, read_split
+from s5geo.data.splits import split_pairs
 from s5geo.errors import UserError
-from s5geo.infer import load_model, predict_scene
+from s5geo.infer import Model, load_model, predict_scene
 from s5geo.metrics import confusion_matrix, percent, scores
+
+TIFF_SUFFIXES = (".tif", ".tiff")
+NODATA = 255  # class value of nodata pixels in predict_scene's output
 
 
 def labelled_pairs(data: DataConfig, split: str) -> list[tuple[Path, Path]]:
-    """(image, mask) paths of ``split`` for an image-folder dataset."""
+    """(image, label) paths of ``split`` of an image-folder dataset, found and paired as for
+    training (:func:`s5geo.data.splits.split_pairs`)."""
     if data.kind != "image_folder":
         raise UserError(
             f"ONNX evaluation reads image-folder datasets; data.kind {data.kind!r} is evaluated "
             "from a checkpoint (s5geo evaluate RUN.ckpt)"
         )
     root = data.resolved_root()
-    stems = read_split(root, data.splits_file, split)
-    return [
-        (find_image(root / data.images_dir, s), find_image(root / data.masks_dir, s)) for s in stems
-    ]
+    if not root.is_dir():
+        raise UserError(f"data root not found: {root} (set S5GEO_DATA or data.root)")
+    return split_pairs(data, split)
 
 
-def _read_mask(path: Path) -> np.ndarray:
-    with warnings.catch_warnings():
+def _open(path: Path) -> Any:
+    with warnings.catch_warnings():  # image folders need not be georeferenced
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
-        with rasterio.open(path) as ds:
-            return ds.read(1) if ds.count == 1 else np.moveaxis(ds.read([1, 2, 3]), 0, -1)
+        return rasterio.open(path)
+
+
+def read_label(path: Path) -> npt.NDArray[Any]:
+    """Raw label values ``[H, W]`` or colours ``[H, W, 3]``, as training reads label files
+    (three or more bands are colours, otherwise the first band holds the values)."""
+    with _open(path) as ds:
+        if ds.count >= 3:
+            return np.moveaxis(ds.read([1, 2, 3]), 0, -1)
+        return np.asarray(ds.read(1))
+
+
+def image_bands(path: Path, bands: tuple[int, ...]) -> tuple[int, ...]:
+    """The bands of ``path`` that give the model ``bands``: ``bands`` itself, or band 1 repeated
+    for a one-band PNG/JPEG asked for bands of 1..3 (training converts such images to RGB)."""
+    if path.suffix.lower() in TIFF_SUFFIXES or max(bands) > 3:
+        return bands
+    with _open(path) as ds:
+        count = ds.count
+    return (1,) * len(bands) if count == 1 else bands
+
+
+def _model_reading(model: Model, bands: tuple[int, ...]) -> Model:
+    """``model`` reading ``bands`` of each image (its session and normalisation unchanged)."""
+    if bands == model.info.bands:
+        return model
+    return dataclasses.replace(model, info=dataclasses.replace(model.info, bands=bands))
 
 
 def evaluate_onnx(
@@ -55,8 +99,10 @@ def evaluate_onnx(
 ) -> dict[str, Any]:
     """Scores in percent (mIoU, per-class IoU and F1, overall accuracy) of a model file on a split.
 
-    ``model_path`` None means the bundled default model. With ``out_dir``, writes
-    ``<split>.json`` and, when matplotlib is installed, the confusion-matrix figure.
+    ``model_path`` None means the bundled default model. ``split`` is a splits-file name, a split
+    spec, or ``train``/``val``/``test`` for the config's splits (:mod:`s5geo.data.splits`). With
+    ``out_dir``, writes ``<split>.json`` (:func:`split_file_name`) and, when matplotlib is
+    installed, the confusion-matrix figure.
     """
     model = load_model(model_path, providers)
     class_map = get_class_map(data.class_map)
@@ -66,31 +112,58 @@ def evaluate_onnx(
             f"the model predicts {model.info.num_classes} classes, "
             f"the data's class map {data.class_map!r} has {k}"
         )
+    bands = tuple(int(b) for b in data.bands)
+    if len(bands) != len(model.info.bands):
+        raise UserError(
+            f"the model reads {len(model.info.bands)} band(s), data.bands lists {len(bands)} "
+            f"({list(bands)})"
+        )
     cm = np.zeros((k, k), np.int64)
     pairs = labelled_pairs(data, split)
     with tempfile.TemporaryDirectory(prefix="s5geo-eval-") as tmp:
-        for i, (image, mask_path) in enumerate(pairs):
+        for i, (image, label_path) in enumerate(pairs):
             out = Path(tmp) / f"{i}.tif"
-            with warnings.catch_warnings():  # image folders carry no georeferencing
+            reader = _model_reading(model, image_bands(image, bands))
+            with warnings.catch_warnings():  # image folders need not be georeferenced
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                predict_scene(image, out, model=model)
+                predict_scene(image, out, model=reader, resample=False)
                 with rasterio.open(out) as ds:
                     pred = ds.read(1)
-            truth = class_map.encode(_read_mask(mask_path))
+            truth = class_map.encode(read_label(label_path))
             if truth.shape != pred.shape:
-                raise UserError(f"{mask_path} differs in size from {image}")
+                raise UserError(
+                    f"{label_path} ({truth.shape[1]} x {truth.shape[0]} px) differs in size "
+                    f"from {image} ({pred.shape[1]} x {pred.shape[0]} px)"
+                )
+            truth = np.where(pred == NODATA, class_map.ignore_index, truth)  # image nodata
             cm += confusion_matrix(truth, pred, k, class_map.ignore_index)
+            out.unlink(missing_ok=True)
     result = percent(scores(cm), list(class_map.names))
     result.update(
-        {"split": split, "model": str(model.path), "images": len(pairs), "confusion": cm.tolist()}
+        {
+            "split": split,
+            "model": str(model.path),
+            "images": len(pairs),
+            "bands": list(bands),
+            "confusion": cm.tolist(),
+        }
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{split}.json").write_text(json.dumps(result, indent=2))
+        name = split_file_name(split)
+        (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
         try:
-            from s5geo.train.plots import plot_confusion
-        except ImportError:  # matplotlib belongs to the training install
+            import matplotlib  # noqa: F401  (the training install's; the deployment has none)
+        except ImportError:
             pass
         else:
-            plot_confusion(cm, list(class_map.names), out_dir / f"confusion_{split}.png")
+            from s5geo.train.plots import plot_confusion
+
+            plot_confusion(cm, list(class_map.names), out_dir / f"confusion_{name}.png")
     return result
+
+
+def split_file_name(split: str) -> str:
+    """``split`` as a file name part: split specs may hold ``/`` (``dir=Train/Urban``) and other
+    characters file names avoid; ``test`` stays ``test``."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in split)

@@ -3,7 +3,10 @@
 Outputs in ``out_dir``: ``selection.gpkg`` (window footprints, see :mod:`s5geo.curate.manifest`),
 ``report.json`` (settings, per-cluster labelled counts, quotas and selections, entropy summary) and
 ``entropy.png`` (histogram of pool and selected entropies). Pool and labelled images may be paths,
-folders or globs, or ``split:NAME`` for a split of the seed run's own image-folder data config.
+folders or globs, or ``split:NAME`` for the images of a split of the seed run's own data config
+(image folders or raster scenes), found as training finds them (:mod:`s5geo.data.splits`): a
+splits-file name, a split spec such as ``split:dir=Train`` or ``split:ids=2_10,2_11``, or
+``split:unlabeled``/``train``/``val``/``test`` for the config's splits when it has no splits file.
 
 ``strategy="random"`` is the baseline of the curated-vs-random comparison: the same number of
 windows drawn uniformly from the same pool windows (those with a valid pixel). It runs no model
@@ -70,19 +73,25 @@ def checkpoint_config(path: Path) -> Config:
 
 
 def resolve_items(items: Sequence[str], cfg: Config) -> list[Path]:
-    """Paths/folders/globs, with ``split:NAME`` read from the seed run's data config."""
+    """Paths/folders/globs, with ``split:NAME`` the images of that split of the seed run's data
+    config (:func:`s5geo.data.splits.split_items`, as training resolves splits)."""
     from s5geo.curate.pool import expand_paths
 
     paths: list[str | Path] = []
     for item in items:
         if item.startswith(SPLIT_PREFIX):
-            if cfg.data.kind != "image_folder":
-                raise UserError(f"{item}: split names need an image-folder seed run; pass paths")
-            from s5geo.data.splits import find_image, read_split
+            if cfg.data.kind not in ("image_folder", "raster"):
+                raise UserError(
+                    f"{item}: split names need a seed run on an image folder or raster scenes "
+                    f"(its data.kind is {cfg.data.kind!r}); pass paths"
+                )
+            from s5geo.data.splits import split_items
 
             root = cfg.data.resolved_root()
-            names = read_split(root, cfg.data.splits_file, item[len(SPLIT_PREFIX) :])
-            paths += [find_image(root / cfg.data.images_dir, n) for n in names]
+            if not root.is_dir():
+                raise UserError(f"{item}: data root not found: {root} (set S5GEO_DATA)")
+            found = split_items(cfg.data, item[len(SPLIT_PREFIX) :], with_masks=False)
+            paths += [i.image for i in found]
         else:
             paths.append(item)
     return expand_paths(paths)

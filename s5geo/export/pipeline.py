@@ -70,13 +70,28 @@ def model_info_for(
 
 
 def _split_images(cfg: Config) -> list[Path]:
-    root = cfg.data.resolved_root()
-    if cfg.data.kind == "image_folder":
-        from s5geo.data.splits import find_image, read_split
+    """The images of the run's validation split, whose windows check parity and calibrate INT8.
 
-        stems = read_split(root, cfg.data.splits_file, cfg.data.split_val)
-        return [find_image(root / cfg.data.images_dir, s) for s in stems]
-    return sorted((root / cfg.data.images_dir).glob(cfg.data.image_glob))
+    Image folders and raster scenes are found as training finds them
+    (:func:`s5geo.data.splits.split_items`: splits-file names or split specs over a benchmark's
+    own layout); ``aligned`` scenes by their ``stems=`` part (all scenes without one).
+    """
+    data = cfg.data
+    root = data.resolved_root()
+    if not root.is_dir():
+        raise UserError(
+            f"data root not found: {root} (set S5GEO_DATA or data.root): the parity check and "
+            "calibration read real windows of the run's validation split"
+        )
+    if data.kind in ("image_folder", "raster"):
+        from s5geo.data.splits import split_items
+
+        return [item.image for item in split_items(data, data.split_val, with_masks=False)]
+    from s5geo.data.aligned import SplitSpec
+
+    stems = SplitSpec.parse(data.split_val).stems
+    scenes = sorted((root / data.images_dir).glob(data.image_glob))
+    return [p for p in scenes if stems is None or p.stem in stems]
 
 
 def real_windows(info: ModelInfo, images: list[Path], count: int) -> np.ndarray:

@@ -3,6 +3,11 @@
 The checkpoint is read with ``weights_only=True``; the network is rebuilt from the config stored in
 it and run over every whole image of the split with sliding windows. Scores are computed by
 :mod:`s5geo.metrics` (numpy), reported in percent, and written with the confusion-matrix figure.
+
+Samples come from :func:`s5geo.data.module.build_source`: image folders give raw uint8 images,
+divided here by ``data.input_scale``; raster scenes (:class:`s5geo.data.raster.GeoWindows`) give
+images already scaled to 0..1 by their reader, used as they are (dividing them again would feed
+the network near-zero inputs).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import numpy as np
 
 from s5geo.config import Config, DataConfig, from_dict
 from s5geo.errors import UserError
+from s5geo.evaluate import split_file_name
 from s5geo.metrics import confusion_matrix, percent, scores
 
 
@@ -37,6 +43,16 @@ def load_checkpoint_model(path: Path) -> tuple[Any, Config]:
     state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net.load_state_dict(state)
     return net.eval(), cfg
+
+
+def to_unit_range(image: Any, input_scale: float) -> Any:
+    """A sample's image as float in 0..1: raw uint8 images (image folders) are divided by
+    ``input_scale``; float images (raster windows) are scaled by their reader already."""
+    import torch
+
+    if image.dtype == torch.uint8:
+        return image.float() / input_scale
+    return image.float()
 
 
 def evaluate_checkpoint(
@@ -63,13 +79,14 @@ def evaluate_checkpoint(
     cm = np.zeros((k, k), dtype=np.int64)
     for i in range(len(source)):  # type: ignore[arg-type]
         sample = source[i]
-        x = (sample["image"].float() / data.input_scale - mean) / std
+        x = (to_unit_range(sample["image"], data.input_scale) - mean) / std
         pred = predict_probs(net, x, k, tile=cfg.train.eval_tile).argmax(0)
         cm += confusion_matrix(sample["mask"].numpy(), pred.numpy(), k, class_map.ignore_index)
     result = percent(scores(cm), list(class_map.names))
     result.update({"split": split, "checkpoint": str(checkpoint), "confusion": cm.tolist()})
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / f"{split}.json").write_text(json.dumps(result, indent=2))
-        plot_confusion(cm, list(class_map.names), out_dir / f"confusion_{split}.png")
+        name = split_file_name(split)
+        (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+        plot_confusion(cm, list(class_map.names), out_dir / f"confusion_{name}.png")
     return result

@@ -185,3 +185,56 @@ def test_random_strategy_from_the_command_line(
     assert bad.stderr.strip().splitlines() == [
         "error: unknown curation strategy 'entropy'; known: rs4p, random"
     ]
+
+
+def potsdam_layout(root: Path, tiles: list[str]) -> None:
+    """ISPRS Potsdam's distributed image folder (tiles extracted one folder deeper)."""
+    folder = root / "2_Ortho_RGB" / "2_Ortho_RGB"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for i, tile in enumerate(tiles):
+        data = rng.integers(1, 255, size=(3, 96, 128), dtype=np.uint8)
+        write_scene(
+            folder / f"top_potsdam_{tile}_RGB.tif",
+            data,
+            res=0.05,
+            origin=(368_000.0 + 10 * i, 5_807_000.0),
+        )
+
+
+def test_split_specs_resolve_through_a_benchmark_config(tmp_path: Path) -> None:
+    """``split:NAME`` finds images as training does: a benchmark config's split names (no splits
+    file) and split specs, for image folders and raster scenes."""
+    potsdam_layout(tmp_path, ["2_10", "2_11", "2_13", "7_13"])
+    over = [f"data.root={tmp_path}", "data.split_unlabeled=ids=2_10,2_11",
+            "data.split_test=ids=2_13,7_13"]  # fmt: skip
+    cfg = load_config(ROOT / "configs" / "data" / "potsdam.yaml", over)
+    names = [p.name for p in resolve_items(["split:unlabeled"], cfg)]
+    assert names == ["top_potsdam_2_10_RGB.tif", "top_potsdam_2_11_RGB.tif"]
+    assert [p.name for p in resolve_items(["split:test"], cfg)] == [
+        "top_potsdam_2_13_RGB.tif", "top_potsdam_7_13_RGB.tif",
+    ]  # fmt: skip
+    assert len(resolve_items(["split:ids=7_13", "split:ids=2_13,7_13"], cfg)) == 2  # no repeats
+    raster = load_config(ROOT / "configs" / "data" / "potsdam.yaml", [*over, "data.kind=raster"])
+    assert resolve_items(["split:test"], raster) == resolve_items(["split:test"], cfg)
+    with pytest.raises(UserError, match="1 listed image id"):
+        resolve_items(["split:ids=9_99"], cfg)
+
+
+def test_random_curation_of_a_benchmark_pool(tmp_path: Path) -> None:
+    """`s5geo curate` on a seed run of a benchmark config: the pool is its unlabeled split."""
+    potsdam_layout(tmp_path / "potsdam", ["2_10", "2_11", "2_13"])
+    cfg = load_config(
+        ROOT / "configs" / "data" / "potsdam.yaml",
+        [f"data.root={tmp_path / 'potsdam'}", "data.split_unlabeled=ids=2_10,2_11"],
+    )
+    ckpt = tmp_path / "config_only.ckpt"
+    torch.save({"hyper_parameters": {"config": cfg.to_dict()}, "state_dict": {}}, ckpt)
+    options = CurateOptions(target=3, window=64, strategy="random")
+    report = curate(ckpt, ["split:unlabeled"], [], tmp_path / "out", options)
+    assert report["pool_files"] == 2 and report["pool_windows"] == 2 * 2 * 2  # 96x128 in 64 px
+    rows = read_selection(tmp_path / "out" / "selection.gpkg")
+    assert len(rows) == 3
+    assert {Path(str(r["scene"])).name for r in rows} <= {
+        "top_potsdam_2_10_RGB.tif", "top_potsdam_2_11_RGB.tif",
+    }  # fmt: skip

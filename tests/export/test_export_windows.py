@@ -1,0 +1,97 @@
+"""``s5geo export`` reads its real windows (parity check, INT8 calibration) from the run's
+validation split, found as training finds it: benchmark configs in their distributed layout work.
+
+A tiny copy of ISPRS Potsdam's layout (the real config file, ``--set data.root=...``) has training
+tiles of one grey value and test tiles (Potsdam's val = test) of another, so windows drawn from
+the wrong split show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import write_scene
+
+torch = pytest.importorskip("torch")
+
+from s5geo.config import Config, DataConfig, load_config  # noqa: E402
+from s5geo.data.splits import SplitSpec  # noqa: E402
+from s5geo.export.pipeline import _split_images, export_checkpoint, real_windows  # noqa: E402
+from s5geo.infer import load_model  # noqa: E402
+from s5geo.models import build_model  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+POTSDAM = ROOT / "configs" / "data" / "potsdam.yaml"
+TILE = 64
+TRAIN_VALUE, TEST_VALUE = 10, 200
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def potsdam_copy(root: Path) -> Config:
+    """Two training tiles and the 14 official test tiles, 48 px, images only."""
+    cfg = load_config(
+        POTSDAM,
+        [f"data.root={root}", "model.name=vit_tiny", f"model.img_size={TILE}",
+         "model.decoder_channels=16", f"train.eval_tile={TILE}"],
+    )  # fmt: skip
+    test = SplitSpec.parse(cfg.data.split_test).ids or ()
+    folder = root / "2_Ortho_RGB"
+    folder.mkdir(parents=True)
+    for tile in ["2_10", "2_11", *test]:
+        value = TEST_VALUE if tile in test else TRAIN_VALUE
+        write_scene(folder / f"top_potsdam_{tile}_RGB.tif", np.full((3, 48, 48), value, np.uint8))
+    return cfg
+
+
+def test_windows_come_from_the_validation_split_of_a_benchmark(tmp_path: Path) -> None:
+    cfg = potsdam_copy(tmp_path)
+    images = _split_images(cfg)  # Potsdam's val split: the official test tiles (no splits file)
+    assert len(images) == 14 and images[0].name == "top_potsdam_2_13_RGB.tif"
+    raster = Config(cfg.model, DataConfig(**{**vars(cfg.data), "kind": "raster"}), cfg.train)
+    assert _split_images(raster) == images
+
+    from s5geo.export.pipeline import model_info_for
+
+    info = model_info_for(cfg, tmp_path / "x.ckpt", TILE)
+    windows = real_windows(info, images, 3)
+    mean = np.asarray(cfg.data.mean, np.float32)[:, None, None]
+    std = np.asarray(cfg.data.std, np.float32)[:, None, None]
+    np.testing.assert_allclose(windows[:, :, :48, :48], np.broadcast_to(
+        (TEST_VALUE / 255.0 - mean) / std, (3, 3, 48, 48)), rtol=1e-5)  # fmt: skip
+    assert (windows[:, :, 48:, :] == 0).all()  # zero-padded past the 48 px tiles
+
+
+def test_export_of_a_benchmark_run(tmp_path: Path) -> None:
+    cfg = potsdam_copy(tmp_path / "potsdam")
+    torch.manual_seed(0)
+    net = build_model(cfg.model).eval()
+    ckpt = tmp_path / "run.ckpt"
+    state = {f"net.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"hyper_parameters": {"config": cfg.to_dict()}, "state_dict": state}, ckpt)
+    out = tmp_path / "potsdam.onnx"
+    lines = export_checkpoint(ckpt, out, n_windows=2)
+    assert "parity with PyTorch on 2 real windows" in lines[0]
+    info = load_model(out).info
+    assert info.class_names[1] == "building" and info.bands == (1, 2, 3)
+
+
+def test_aligned_scenes_keep_their_stems_split(real_data: Path) -> None:
+    """``aligned`` data (pixel-aligned masks, MoE-MDF configs): the ``stems=`` of split_val."""
+    data = DataConfig(
+        kind="aligned", root=str(real_data / "swiss_trees"), class_map="swiss_trees",
+        images_dir="images", masks_dir="masks", image_glob="*.tif", label_glob="*.tif",
+        split_val="stems=1091-322_11",
+    )  # fmt: skip
+    assert [p.stem for p in _split_images(Config(data=data))] == ["1091-322_11"]
+    rows = DataConfig(**{**vars(data), "split_val": "rows=0:60"})
+    assert len(_split_images(Config(data=rows))) == 4  # a row split keeps every scene
