@@ -24,6 +24,15 @@ GeoTIFFs are read with rasterio (any band count, ``data.bands``), other images w
 training, GeoTIFFs larger than twice the crop are read as a grid of windows of that size, half
 overlapping, instead of whole (a 6000 x 6000 Potsdam tile is not decoded per sample); evaluation
 reads whole images. Decoded samples are cached in memory up to ``cache_bytes``.
+
+PNG/JPEG images larger than :data:`LARGE_IMAGE_PIXELS` (4096 x 4096; iSAID's DOTA images reach
+~13000 px), or larger than Pillow's decompression-bomb limit, are read through rasterio/GDAL like
+the GeoTIFFs (windows for training, without georeferencing and without its warning), as Pillow's
+``convert("RGB")`` would give them: grey repeated to three bands, a palette looked up, alpha
+dropped; ``data.bands`` then picks from R, G, B. GDAL decodes a PNG/JPEG window from the image's
+first row down to the window's last one, one row at a time, so memory stays bounded by a window
+and time by about the image's decoding (docs/DATA.md gives measurements). Smaller images (Dubai's
+2149 x 1479 JPEGs at most, LoveDA) are read whole by Pillow as before.
 """
 
 from __future__ import annotations
@@ -52,6 +61,8 @@ from s5geo.errors import UserError
 
 TIFF_SUFFIXES = (".tif", ".tiff")
 DEFAULT_CACHE_BYTES = 2**30
+# PNG/JPEG images with more pixels than this are read through rasterio in windows (see above).
+LARGE_IMAGE_PIXELS = 4096 * 4096
 
 
 def _is_tiff(path: Path) -> bool:
@@ -62,6 +73,51 @@ def _open(path: Path) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)
         return rasterio.open(path)
+
+
+def _pixel_size(path: Path) -> tuple[int, int, bool]:
+    """``(height, width, pillow_reads_it)`` from the file's header, without decoding pixels.
+
+    ``pillow_reads_it`` is False for GeoTIFFs and for images beyond Pillow's decompression-bomb
+    limit (which Pillow refuses to open).
+    """
+    if not _is_tiff(path):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as img:
+                    return img.height, img.width, True
+        except Image.DecompressionBombError:
+            pass
+    with _open(path) as src:
+        return src.height, src.width, False
+
+
+def _read_rgb(path: Path, window: Window | None) -> npt.NDArray[np.uint8]:
+    """A PNG/JPEG (window) read through GDAL as uint8 ``[3, H, W]``, as Pillow's
+    ``convert("RGB")`` gives it: grey (+ alpha) repeated, a palette looked up, alpha dropped."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with _open(path) as src:
+            if src.dtypes[0] != "uint8":
+                raise UserError(
+                    f"{path} is {src.dtypes[0]}; image folders read 8-bit imagery "
+                    "(use data.kind: raster for other data types)"
+                )
+            if src.count >= 3:
+                return np.asarray(src.read([1, 2, 3], window=window))
+            band = np.asarray(src.read(1, window=window))
+            try:
+                colormap = src.colormap(1)
+            except ValueError:  # no palette
+                colormap = None
+    if colormap:
+        lut = np.zeros((256, 3), np.uint8)
+        for value, rgba in colormap.items():
+            if 0 <= value < 256:
+                lut[value] = rgba[:3]
+        return np.ascontiguousarray(np.moveaxis(lut[band], -1, 0))
+    return np.repeat(band[None], 3, axis=0)
 
 
 def window_grid(height: int, width: int, size: int) -> list[Window | None]:
@@ -107,12 +163,15 @@ class ImageFolderSegmentation(NonGeoDataset):
         bands: list[int] | None = None,
         window: int | None = None,
         cache_bytes: int = DEFAULT_CACHE_BYTES,
+        large_pixels: int | None = None,
     ) -> None:
         """Images ``names`` (stems) of ``root/images_dir`` with masks of the same stem in
         ``root/masks_dir``; or, with ``items``, those image/label pairs (``names`` unused).
 
         ``bands``: 1-based bands to read (None: RGB for Pillow images, all bands of GeoTIFFs).
         ``window``: read GeoTIFFs larger than this as a half-overlapping grid of windows.
+        ``large_pixels``: PNG/JPEG images with more pixels (default :data:`LARGE_IMAGE_PIXELS`)
+        are read through rasterio, in windows like GeoTIFFs when ``window`` is given.
         """
         self.root = Path(root)
         self.class_map = class_map
@@ -133,11 +192,21 @@ class ImageFolderSegmentation(NonGeoDataset):
         self.mask_paths: list[Path] = []
         self.names: list[str] = []
         self.windows: list[Window | None] = []
+        # Per sample: read through rasterio although not a GeoTIFF (a large PNG/JPEG).
+        self.large: list[bool] = []
+        limit = LARGE_IMAGE_PIXELS if large_pixels is None else large_pixels
         for item in items:
-            grid = [None]
-            if window is not None and _is_tiff(item.image):
-                with _open(item.image) as src:
-                    grid = window_grid(src.height, src.width, window)
+            grid: list[Window | None] = [None]
+            large = False
+            if _is_tiff(item.image):
+                if window is not None:
+                    height, width, _ = _pixel_size(item.image)
+                    grid = window_grid(height, width, window)
+            else:
+                height, width, by_pillow = _pixel_size(item.image)
+                large = height * width > limit or not by_pillow
+                if large and window is not None:
+                    grid = window_grid(height, width, window)
             for w in grid:
                 name = item.id.replace("/", "_")
                 self.names.append(name if w is None else f"{name}_r{w.row_off}_c{w.col_off}")
@@ -145,6 +214,7 @@ class ImageFolderSegmentation(NonGeoDataset):
                 if with_masks and item.mask is not None:
                     self.mask_paths.append(item.mask)
                 self.windows.append(w)
+                self.large.append(large)
         self.cache_bytes = cache_bytes
         self._cached_bytes = 0
         self._cache: dict[int, dict[str, torch.Tensor]] = {}
@@ -176,9 +246,19 @@ class ImageFolderSegmentation(NonGeoDataset):
         return len(self.names)
 
     def _read_image(
-        self, path: Path, window: Window | None
+        self, path: Path, window: Window | None, large: bool = False
     ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_] | None]:
-        """uint8 ``[C, H, W]`` and, when the file declares nodata, the valid pixels."""
+        """uint8 ``[C, H, W]`` and, when the file declares nodata, the valid pixels.
+
+        ``large``: a PNG/JPEG read through rasterio (window or whole), as Pillow converts it.
+        """
+        if large and not _is_tiff(path):
+            rgb = _read_rgb(path, window)
+            if self.bands is not None and self.bands != [1, 2, 3]:
+                if max(self.bands) > 3:
+                    raise UserError(f"{path} has 3 bands; data.bands asks for {self.bands}")
+                rgb = rgb[[b - 1 for b in self.bands]]
+            return np.ascontiguousarray(rgb), None
         if _is_tiff(path):
             with _open(path) as src:
                 bands = self.bands or list(range(1, src.count + 1))
@@ -206,13 +286,16 @@ class ImageFolderSegmentation(NonGeoDataset):
         return array, None
 
     @staticmethod
-    def _read_mask(path: Path, window: Window | None) -> npt.NDArray[Any]:
-        """Raw label values ``[H, W]`` or colours ``[H, W, 3]``."""
-        if _is_tiff(path):
-            with _open(path) as src:
-                if src.count >= 3:
-                    return np.moveaxis(src.read([1, 2, 3], window=window), 0, -1)
-                return np.asarray(src.read(1, window=window))
+    def _read_mask(path: Path, window: Window | None, large: bool = False) -> npt.NDArray[Any]:
+        """Raw label values ``[H, W]`` or colours ``[H, W, 3]``; through rasterio for GeoTIFFs
+        and for the labels of large images (``large``)."""
+        if _is_tiff(path) or large:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", NotGeoreferencedWarning)
+                with _open(path) as src:
+                    if src.count >= 3:
+                        return np.moveaxis(src.read([1, 2, 3], window=window), 0, -1)
+                    return np.asarray(src.read(1, window=window))
         with Image.open(path) as img:
             raw = np.asarray(img)
         if window is not None:
@@ -241,12 +324,14 @@ class ImageFolderSegmentation(NonGeoDataset):
 
     def _load(self, index: int) -> dict[str, torch.Tensor]:
         window = self.windows[index]
-        image, valid = self._read_image(self.image_paths[index], window)
+        large = self.large[index]
+        image, valid = self._read_image(self.image_paths[index], window, large)
         sample = {"image": torch.from_numpy(np.ascontiguousarray(image))}
         if valid is not None:
             sample["valid"] = torch.from_numpy(valid)
         if self.with_masks:
-            mask = self.class_map.encode(self._read_mask(self.mask_paths[index], window))
+            raw = self._read_mask(self.mask_paths[index], window, large)
+            mask = self.class_map.encode(raw)
             if mask.shape != image.shape[1:]:
                 raise UserError(f"{self.mask_paths[index]} differs in size from its image")
             if valid is not None:

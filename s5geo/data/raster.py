@@ -1,9 +1,11 @@
 """Georeferenced scenes through torchgeo: image rasters with label rasters or vector labels.
 
 - :class:`SceneImages` (a torchgeo ``RasterDataset``): GeoTIFF/COG scenes of any band count and
-  dtype, selected by file glob and split (scene file stems listed in the splits JSON, or a split
-  spec such as ``ids=...`` or ``list=...``, see :mod:`s5geo.data.splits`: splits are by scene,
-  never by interleaved windows).
+  dtype, read as the 1-based bands of ``data.bands`` in that order (the bands export writes into
+  the model file as ``s5geo.bands``; a scene with fewer bands is refused), selected by file glob
+  and split (scene file stems listed in the splits JSON, or a split spec such as ``ids=...`` or
+  ``list=...``, see :mod:`s5geo.data.splits`: splits are by scene, never by interleaved
+  windows).
 - :class:`LabelRasters`: label rasters (``RasterDataset`` with ``is_image = False``), decoded by
   the class map (stored values or colours -> class indices, unlisted ones -> ignore).
 - :class:`VectorLabels`: GeoPackage/Shapefile polygons rasterised on the fly by a class attribute
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import rasterio
 import torch
 from torch.utils.data import Dataset
 from torchgeo.datasets import GeoDataset, RasterDataset, VectorDataset
@@ -33,13 +36,32 @@ from s5geo.errors import UserError
 
 
 class SceneImages(RasterDataset):
-    """Scene rasters (all bands, cast to float32 by torchgeo); ``nodata`` marks invalid pixels."""
+    """Scene rasters cast to float32 by torchgeo; ``nodata`` marks invalid pixels.
+
+    ``bands``: the 1-based bands to read, in this order (``data.bands``; None: every band). A
+    scene with fewer bands than listed is refused with a UserError naming it.
+    """
 
     is_image = True
 
-    def __init__(self, paths: list[Path], nodata: float = 0.0) -> None:
+    def __init__(
+        self, paths: list[Path], nodata: float = 0.0, *, bands: list[int] | None = None
+    ) -> None:
         self.nodata = nodata
+        if bands is not None and (not bands or min(bands) < 1):
+            raise UserError(f"data.bands are 1-based band numbers (1 = first band); got {bands}")
         super().__init__(paths=[str(p) for p in paths])
+        if bands is not None:
+            for path in self.index.filepath:
+                with rasterio.open(path) as src:
+                    count = src.count
+                if max(bands) > count:
+                    raise UserError(
+                        f"{path} has {count} band{'s' if count != 1 else ''}; "
+                        f"data.bands asks for {list(bands)}"
+                    )
+            # torchgeo reads these band indexes of every file (RasterDataset._merge_files).
+            self.band_indexes = list(bands)
 
 
 class LabelRasters(RasterDataset):
@@ -154,7 +176,7 @@ def scene_split(
         raise UserError(
             f"no scene of split {split!r} matches {root / cfg.images_dir / cfg.image_glob}"
         )
-    images = SceneImages(scenes)
+    images = SceneImages(scenes, bands=list(cfg.bands))
     dataset: GeoDataset = images
     if with_masks:
         if cfg.vector_labels:

@@ -3,7 +3,8 @@
 The module owns the step; the Trainer owns loops, precision, checkpointing and DDP. Both modules
 share the network wrapper (input normalisation inside the module, so batches stay in 0..1), AdamW
 with a per-step cosine schedule to 0, and whole-image validation accumulating a confusion matrix
-(torchmetrics, so it is summed across DDP processes) that :mod:`s5geo.metrics` scores.
+(torchmetrics, so it is summed across DDP processes) that :mod:`s5geo.metrics` scores. Validation
+scales images like ``s5geo evaluate`` on a checkpoint (``s5geo.train.evaluate.to_unit_range``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from s5geo.config import Config, from_dict
 from s5geo.data.augment import apply_cutmix, cutmix_boxes, strong_photometric
 from s5geo.metrics import scores
 from s5geo.models import build_model
+from s5geo.train.evaluate import to_unit_range
 from s5geo.train.inference import predict_probs
 from s5geo.train.losses import unsupervised_loss
 
@@ -76,9 +78,15 @@ class SupervisedModule(L.LightningModule):
         self.eval_batch(batch)
 
     def eval_batch(self, batch: dict[str, torch.Tensor]) -> None:
-        """Tiled prediction of each whole image, added to the confusion matrix."""
+        """Tiled prediction of each whole image, added to the confusion matrix.
+
+        Images are brought to 0..1 once, as checkpoint evaluation does (:func:`to_unit_range`):
+        raw uint8 images (image folders) are divided by ``data.input_scale``, float windows of
+        raster scenes arrive scaled by their reader and are used as they are.
+        """
+        scale = self.cfg.data.input_scale
         for image, mask in zip(batch["image"], batch["mask"], strict=True):
-            x = self.normalise(image.float().unsqueeze(0) / 255.0)[0]
+            x = self.normalise(to_unit_range(image, scale).unsqueeze(0))[0]
             probs = predict_probs(
                 self.net, x, self.cfg.model.num_classes, tile=self.cfg.train.eval_tile
             )
