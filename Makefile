@@ -30,7 +30,7 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 
 demo: $(VENV)/.deploy
 	@if [ -z "$(SCENE)" ]; then \
-	  echo "No scene found: run 'make demo SCENE=path/to/scene.tif' (4 bands R,G,B,NIR for the bundled model)."; \
+	  echo "No scene found: run 'make demo SCENE=path/to/scene.tif' (bands 1-3 red, green, blue)."; \
 	  exit 2; fi
 	@mkdir -p $(OUT)
 	$(BIN)/s5geo predict "$(SCENE)" --out $(OUT)/landcover.gpkg --confidence $(OUT)/confidence.tif \
