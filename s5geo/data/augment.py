@@ -23,6 +23,14 @@ from torchvision.transforms.v2 import InterpolationMode
 from torchvision.transforms.v2 import functional as TF
 
 
+def to_unit_range(image: torch.Tensor, input_scale: float) -> torch.Tensor:
+    """A sample's image as float in 0..1: raw uint8 images (image folders) are divided by
+    ``input_scale``; float images (raster windows) are scaled by their reader already."""
+    if image.dtype == torch.uint8:
+        return image.float() / input_scale
+    return image.float()
+
+
 def weak_view(
     image: torch.Tensor,
     mask: torch.Tensor | None,
@@ -32,13 +40,14 @@ def weak_view(
     ignore_index: int = 255,
     rng: random.Random | None = None,
     valid: torch.Tensor | None = None,
+    input_scale: float = 255.0,
 ) -> dict[str, torch.Tensor]:
-    """One weak view of a sample: ``image`` float [C, S, S] in 0..1 (from uint8 0..255 input),
+    """One weak view of a sample: ``image`` float [C, S, S] in 0..1 (uint8 input / input_scale),
     ``mask`` int64 [S, S] (all ignore when unlabeled), ``valid`` bool [S, S] (False on padding and
     where the input ``valid`` is False, e.g. scene nodata).
     """
     rng = rng or random.Random()
-    img = image.float() / 255.0 if image.dtype == torch.uint8 else image.float()
+    img = to_unit_range(image, input_scale)
     h, w = img.shape[-2:]
     lbl = mask if mask is not None else torch.full((h, w), ignore_index, dtype=torch.int64)
     valid = (

@@ -130,6 +130,7 @@ class SegmentationDataModule(L.LightningDataModule):
             scale_range=(self.cfg.scale_range[0], self.cfg.scale_range[1]),
             rotation=self.cfg.rotation,
             ignore_index=self.class_map.ignore_index,
+            input_scale=self.cfg.input_scale,
         )
         return DataLoader(
             stream,

@@ -30,6 +30,7 @@ class ViewStream(Dataset[dict[str, torch.Tensor]]):
         scale_range: tuple[float, float],
         rotation: bool,
         ignore_index: int,
+        input_scale: float = 255.0,
     ) -> None:
         self.labeled = labeled
         self.unlabeled = unlabeled
@@ -39,6 +40,7 @@ class ViewStream(Dataset[dict[str, torch.Tensor]]):
             "scale_range": scale_range,
             "rotation": rotation,
             "ignore_index": ignore_index,
+            "input_scale": input_scale,
         }
 
     def __len__(self) -> int:

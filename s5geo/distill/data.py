@@ -20,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from s5geo.config import DataConfig
-from s5geo.data.augment import weak_view
+from s5geo.data.augment import to_unit_range, weak_view
 from s5geo.data.classes import get_class_map
 from s5geo.data.image_folder import ImageFolderSegmentation
 from s5geo.data.module import build_source
@@ -62,7 +62,7 @@ def write_soft_labels(
         target = out_dir / f"{source.names[i]}.pt"
         if target.is_file():
             continue
-        x = (source[i]["image"].float() / data.input_scale - mean) / std
+        x = (to_unit_range(source[i]["image"], data.input_scale) - mean) / std
         probs = predict_probs(net, x, num_classes, tile=tile)
         log_probs = probs.clamp(min=1e-13).log().clamp(min=LOG_FLOOR).half()
         tmp = target.with_suffix(f".{os.getpid()}.tmp")  # concurrent runs may share a folder
@@ -104,6 +104,7 @@ class SoftViewStream(Dataset[Sample]):
         unlabeled: Sequence[Sample],
         length: int,
         view: Callable[..., dict[str, torch.Tensor]],
+        input_scale: float = 255.0,
     ) -> None:
         if not labeled and not unlabeled:
             raise UserError("a distillation stage needs labeled or pseudo-labeled images")
@@ -111,18 +112,20 @@ class SoftViewStream(Dataset[Sample]):
         self.unlabeled = unlabeled
         self.length = length
         self.view = view
+        self.input_scale = input_scale
 
     def __len__(self) -> int:
         return self.length
 
     def _view(self, sample: Sample, rng: random.Random, prefix: str) -> Sample:
-        image = sample["image"].float() / 255.0
+        image = to_unit_range(sample["image"], self.input_scale)
+        bands = image.shape[0]
         soft = sample.get("soft")
         stacked = image if soft is None else torch.cat([image, soft.float()])
         view = self.view(stacked, sample.get("mask"), rng=rng)
-        out = {prefix + "image": view["image"][:3], prefix + "valid": view["valid"]}
+        out = {prefix + "image": view["image"][:bands], prefix + "valid": view["valid"]}
         if soft is not None:
-            out[prefix + "soft"] = view["image"][3:]
+            out[prefix + "soft"] = view["image"][bands:]
         if prefix == "":
             out["mask"] = view["mask"]
         return out
@@ -167,7 +170,11 @@ class DistillDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader[Any]:
         stream = SoftViewStream(
-            self.labeled, self.unlabeled, self.steps * self.batch_size, self._view
+            self.labeled,
+            self.unlabeled,
+            self.steps * self.batch_size,
+            self._view,
+            input_scale=self.cfg.input_scale,
         )
         return DataLoader(
             stream,

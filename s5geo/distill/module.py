@@ -17,7 +17,7 @@ import torch
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from s5geo.config import Config, from_dict
-from s5geo.data.augment import strong_photometric
+from s5geo.data.augment import strong_photometric, to_unit_range
 from s5geo.distill.config import ContrastConfig, StageConfig, TermWeights
 from s5geo.distill.losses import PixelContrastLoss, annealed_temperature, weighted_terms
 from s5geo.distill.students import build_student, classifier_of
@@ -143,7 +143,7 @@ class DistillModule(L.LightningModule):
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         for image, mask in zip(batch["image"], batch["mask"], strict=True):
-            x = self.normalise(image.float().unsqueeze(0) / 255.0)[0]
+            x = self.normalise(to_unit_range(image, self.cfg.data.input_scale).unsqueeze(0))[0]
             probs = predict_probs(
                 self.net, x, self.cfg.model.num_classes, tile=self.cfg.train.eval_tile
             )

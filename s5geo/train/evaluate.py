@@ -45,22 +45,13 @@ def load_checkpoint_model(path: Path) -> tuple[Any, Config]:
     return net.eval(), cfg
 
 
-def to_unit_range(image: Any, input_scale: float) -> Any:
-    """A sample's image as float in 0..1: raw uint8 images (image folders) are divided by
-    ``input_scale``; float images (raster windows) are scaled by their reader already."""
-    import torch
-
-    if image.dtype == torch.uint8:
-        return image.float() / input_scale
-    return image.float()
-
-
 def evaluate_checkpoint(
     checkpoint: Path, data: DataConfig, split: str, out_dir: Path | None = None, threads: int = 2
 ) -> dict[str, Any]:
     """Scores (percent) of ``checkpoint`` on ``split``; writes ``<split>.json`` and the figure."""
     import torch
 
+    from s5geo.data.augment import to_unit_range
     from s5geo.data.module import build_source
     from s5geo.train.inference import predict_probs
     from s5geo.train.plots import plot_confusion

@@ -80,6 +80,7 @@ class MDFDataModule(L.LightningDataModule):
                 scale_range=(d.scale_range[0], d.scale_range[1]),
                 rotation=d.rotation,
                 ignore_index=class_map_for(d.class_map).ignore_index,
+                input_scale=d.input_scale,
             )
             loaders[name] = DataLoader(
                 stream,

@@ -4,7 +4,7 @@ The module owns the step; the Trainer owns loops, precision, checkpointing and D
 share the network wrapper (input normalisation inside the module, so batches stay in 0..1), AdamW
 with a per-step cosine schedule to 0, and whole-image validation accumulating a confusion matrix
 (torchmetrics, so it is summed across DDP processes) that :mod:`s5geo.metrics` scores. Validation
-scales images like ``s5geo evaluate`` on a checkpoint (``s5geo.train.evaluate.to_unit_range``).
+scales images like ``s5geo evaluate`` on a checkpoint (``s5geo.data.augment.to_unit_range``).
 """
 
 from __future__ import annotations
@@ -18,10 +18,9 @@ import torch.nn.functional as F
 from torchmetrics.classification import MulticlassConfusionMatrix
 
 from s5geo.config import Config, from_dict
-from s5geo.data.augment import apply_cutmix, cutmix_boxes, strong_photometric
+from s5geo.data.augment import apply_cutmix, cutmix_boxes, strong_photometric, to_unit_range
 from s5geo.metrics import scores
 from s5geo.models import build_model
-from s5geo.train.evaluate import to_unit_range
 from s5geo.train.inference import predict_probs
 from s5geo.train.losses import unsupervised_loss
 

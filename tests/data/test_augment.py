@@ -54,3 +54,14 @@ def test_cutmix_boxes_and_mixing() -> None:
     assert (areas[mixed] >= 0.015).all() and (areas[mixed] <= 0.41).all()
     target, source = torch.zeros(200, 64, 64), torch.ones(200, 64, 64)
     assert torch.equal(apply_cutmix(boxes, target, source), boxes.float())
+
+
+def test_uint8_images_scale_by_the_configs_input_scale() -> None:
+    """Training views use data.input_scale like evaluation and the model file (not a fixed 255)."""
+    image = torch.full((3, 16, 16), 40, dtype=torch.uint8)
+    for scale, expected in ((255.0, 40 / 255), (40.0, 1.0)):
+        view = weak_view(image, None, 16, (1.0, 1.0), input_scale=scale, rng=random.Random(0))
+        assert torch.allclose(view["image"], torch.full_like(view["image"], expected))
+    floats = torch.full((3, 16, 16), 0.25)  # raster windows arrive scaled by their reader
+    view = weak_view(floats, None, 16, (1.0, 1.0), input_scale=40.0, rng=random.Random(0))
+    assert torch.allclose(view["image"], floats)
