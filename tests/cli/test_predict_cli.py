@@ -144,7 +144,9 @@ def test_info_describes_models_and_scenes(tmp_path: Path, make_scene) -> None:
     run = s5geo("info", "--json")
     assert run.returncode == 0, run.stderr
     default = json.loads(run.stdout)
-    assert default["kind"] == "model" and default["bands"] == [1, 2, 3, 4]
+    bundled = load_model().info
+    assert default["kind"] == "model" and default["bands"] == list(bundled.bands)
+    assert default["classes"] == {str(k): v for k, v in bundled.class_names.items()}
     assert default["provider"] == "CPUExecutionProvider"
     scene = make_scene(50, 60, crs="EPSG:4326", res=0.001, origin=(5.0, 45.0))
     described = json.loads(s5geo("info", str(scene), "--json").stdout)
