@@ -1,10 +1,11 @@
 """Benchmark: class raster to GeoPackage polygons, s5geo against two peers.
 
-    .venv/bin/python bench/bench_polygonize.py --out bench/out --sizes 25 --repeats 3
+    nice -n 10 .venv/bin/python bench/bench_polygonize.py --out bench/out --sizes 25 --repeats 3
 
 Methods, each run in its own process (wall time, and peak RSS from the kernel via wait4):
 
-- ``s5geo``: ``s5geo.vector.polygonize_raster`` (strips of 1024 rows, streaming, seam-free);
+- ``s5geo``: ``s5geo.vector.polygonize_raster`` with its defaults (strips of at most 1024 rows and
+  4 MP, streaming, seam-free; regions crossing strips spilled to a temporary file until they end);
 - ``rasterio``: the whole class raster read into memory, ``rasterio.features.shapes`` over it,
   shapely polygons, areas, one ``pyogrio.raw.write`` of the same GeoPackage layer (GPKG 1.2,
   spatial index) and the same QGIS style;

@@ -1,7 +1,7 @@
 """Benchmarks of `s5geo predict`: overhead against a bare ONNX Runtime loop, and peak memory.
 
     python bench/bench_predict.py overhead [--megapixels 6.25] [--repeats 3]
-    python bench/bench_predict.py memory [--sizes 25,400] [--vector]
+    python bench/bench_predict.py memory [--sizes 25,400] [--vector] [--repeats 1]
     python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25]
 
 Overhead: the end-to-end command (`s5geo predict SCENE --out X.gpkg`: reading, normalising,
@@ -11,7 +11,8 @@ run as fresh processes, interleaved, on a VRT mosaic of the real NAIP scene, wit
 realistic cost (bench/convnet.py). Reported: median wall times and the throughput ratio.
 
 Memory: peak resident set size (the process's own maximum, from wait4) of `s5geo predict` over
-25- and 400-megapixel VRT mosaics of the real NAIP scene with the bundled model.
+25- and 400-megapixel VRT mosaics of the real NAIP scene with the bundled model; with --vector
+also with polygons (`--out X.gpkg`); with --repeats, medians of interleaved runs.
 """
 
 from __future__ import annotations
@@ -115,40 +116,46 @@ def overhead(megapixels: float, repeats: int, batch: int) -> str:
     )
 
 
-def memory(sizes: list[float], vector: bool) -> str:
+def memory(sizes: list[float], vector: bool, repeats: int = 1) -> str:
+    """Peak RSS per scene size (and with polygons with ``vector``); medians of ``repeats`` runs.
+
+    With several repeats the runs are interleaved (every size and output once per repeat), so a
+    change of load on the shared machine hits all of them alike.
+    """
     from scenes import mosaic_vrt, naip_path
 
     OUT.mkdir(exist_ok=True)
-    rows = ["| scene | output | wall (s) | MP/s | peak RSS (MiB) |", "|---|---|---|---|---|"]
-    peaks: dict[tuple[float, str], float] = {}
-    for mp in sizes:
-        scene = mosaic_vrt(naip_path(), OUT / f"naip_{mp:g}mp.vrt", mp)
-        kinds = [("raster", "mem.tif")] + ([("raster + polygons", "mem.gpkg")] if vector else [])
-        for kind, name in kinds:
-            cmd = [
-                *S5GEO,
-                "predict",
-                str(scene),
-                "--out",
-                str(OUT / name),
-                "--overwrite",
-                "--quiet",
-            ]
-            wall, rss = timed(cmd)
-            peaks[(mp, kind)] = rss
-            side = int(mp**0.5 * 1000)
-            real_mp = side * side / 1e6
-            rows.append(f"| {real_mp:.0f} MP ({side}x{side}) | {kind} | {wall:.1f} | "
-                        f"{real_mp / wall:.2f} | {rss:.0f} |")  # fmt: skip
-            print(rows[-1], flush=True)
-    text = "\n".join(rows) + "\n"
-    if len(sizes) == 2:
-        for kind in ("raster", "raster + polygons"):
-            if (sizes[0], kind) in peaks:
-                ratio = peaks[(sizes[1], kind)] / peaks[(sizes[0], kind)]
-                text += (
-                    f"\nPeak RSS ratio {sizes[1]:g} MP / {sizes[0]:g} MP ({kind}): **{ratio:.2f}**"
+    kinds = [("raster", "mem.tif")] + ([("raster + polygons", "mem.gpkg")] if vector else [])
+    scenes = {mp: mosaic_vrt(naip_path(), OUT / f"naip_{mp:g}mp.vrt", mp) for mp in sizes}
+    runs: dict[tuple[float, str], list[tuple[float, float]]] = {}
+    for i in range(repeats):
+        for mp in sizes:
+            for kind, name in kinds:
+                cmd = [*S5GEO, "predict", str(scenes[mp]), "--out", str(OUT / name),
+                       "--overwrite", "--quiet"]  # fmt: skip
+                wall, rss = timed(cmd)
+                runs.setdefault((mp, kind), []).append((wall, rss))
+                print(
+                    f"  {mp:g} MP {kind:18s} run {i + 1}: {wall:7.1f} s {rss:6.0f} MiB", flush=True
                 )
+    rows = ["| scene | output | wall (s) | MP/s | peak RSS (MiB) | runs (MiB) |",
+            "|---|---|---|---|---|---|"]  # fmt: skip
+    peaks: dict[tuple[float, str], float] = {}
+    for (mp, kind), got in runs.items():
+        wall = statistics.median(w for w, _ in got)
+        rss = peaks[(mp, kind)] = statistics.median(r for _, r in got)
+        side = int(mp**0.5 * 1000)
+        real_mp = side * side / 1e6
+        each = ", ".join(f"{r:.0f}" for _, r in got)
+        rows.append(f"| {real_mp:.0f} MP ({side}x{side}) | {kind} | {wall:.1f} | "
+                    f"{real_mp / wall:.2f} | {rss:.0f} | {each} |")  # fmt: skip
+    text = "\n".join(rows) + "\n"
+    if repeats > 1:
+        text += f"\nMedians of {repeats} interleaved runs, fresh processes.\n"
+    if len(sizes) == 2:
+        for kind, _ in kinds:
+            ratio = peaks[(sizes[1], kind)] / peaks[(sizes[0], kind)]
+            text += f"\nPeak RSS ratio {sizes[1]:g} MP / {sizes[0]:g} MP ({kind}): **{ratio:.2f}**"
         text += " (goal <= 1.2, and under 1024 MiB)\n"
     return text
 
@@ -202,6 +209,7 @@ def main() -> None:
     m = sub.add_parser("memory")
     m.add_argument("--sizes", default="25,400")
     m.add_argument("--vector", action="store_true", help="also measure runs with polygons")
+    m.add_argument("--repeats", type=int, default=1, help="interleaved runs; medians reported")
     c = sub.add_parser("models", help="compare model files (e.g. FP32 vs INT8)")
     c.add_argument("paths", nargs="+")
     c.add_argument("--megapixels", type=float, default=6.25)
@@ -212,7 +220,7 @@ def main() -> None:
     elif args.what == "overhead":
         report = overhead(args.megapixels, args.repeats, args.batch_size)
     else:
-        report = memory([float(s) for s in args.sizes.split(",")], args.vector)
+        report = memory([float(s) for s in args.sizes.split(",")], args.vector, args.repeats)
     report += "\n" + machine() + "\n"
     print("\n" + report)
     (OUT / f"predict_{args.what}.md").write_text(report)

@@ -1,24 +1,29 @@
 """A class raster to a styled GeoPackage polygon layer, strip by strip, in bounded memory.
 
-For each strip of ``block_rows`` full-width rows: read it (and sieve it, see ``sieve``), polygonize
-it in pixel coordinates (``shapes``), merge its polygons with the regions left open above it
-(``merge``), and queue the polygons that are finished. Queued polygons are written in batches of
-at most ``BATCH_POLYGONS``: moved to the CRS (``shapes.to_world``), simplified as a coverage when
+For each strip of ``block_rows`` full-width rows (fewer on wide rasters, ``STRIP_PIXELS``): read
+it (and sieve it, see ``sieve``), polygonize it in pixel coordinates (``shapes``), link its
+polygons with the regions left open above it (``merge``), and queue the polygons that are
+finished. Queued polygons are written in batches of at most ``BATCH_POLYGONS`` polygons and
+``BATCH_VERTICES`` vertices: moved to the CRS (``shapes.to_world``), simplified as a coverage when
 asked (``simplify``), made sure valid (``validity``), measured (``area``) and streamed into the
 GeoPackage (``s5geo.io.gpkg``). Last, the QGIS style goes into the GeoPackage.
 
-Memory holds one strip with GDAL's polygons of it, one chunk of them as shapely polygons, the
-regions along the strip's borders and one batch; never the whole raster or all polygons.
+Memory holds one strip with GDAL's polygons of it, one chunk of them as shapely polygons, two
+border rows of state and one batch; the pieces of regions that continue below a strip wait in an
+anonymous temporary file in the output's folder (``spill``) until the region ends, and the
+largest region is assembled whole once, when it ends. Never the whole raster or all polygons.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import rasterio
+import shapely
 from affine import Affine
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
@@ -31,11 +36,13 @@ from s5geo.vector.merge import SeamMerger
 from s5geo.vector.shapes import strip_polygons, to_world
 from s5geo.vector.sieve import read_strip, sieve_threshold
 from s5geo.vector.simplify import simplify_coverage, split_at_pixel_corners
+from s5geo.vector.spill import PieceStore
 from s5geo.vector.validity import needs_check, valid_polygons
 
 NODATA = 255  # the class rasters' nodata value, used when a raster declares none
 # Polygons per batch written (and simplified as one coverage), and converted from GDAL at a time.
 BATCH_POLYGONS = 20_000
+BATCH_VERTICES = 500_000
 CHUNK_POLYGONS = 10_000
 # GDAL's block cache while reading strips (MiB): GDAL's default, 5 % of RAM, would fill with the
 # decoded tiles of a large raster; a strip needs only its own tiles.
@@ -98,8 +105,11 @@ def polygonize_raster(
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_class_raster(raster) as dataset:
         metrics = GroundMetrics.of(dataset.crs, dataset.transform)
         tally = _Tally(class_names, metrics)
-        batches = _polygon_batches(dataset, metrics, min_area_m2, simplify_m, block_rows, progress)
-        write_polygon_layer(out, layer, dataset.crs.to_wkt(), map(tally.count, batches))
+        with PieceStore(out.parent) as store:
+            batches = _polygon_batches(
+                dataset, store, metrics, min_area_m2, simplify_m, block_rows, progress
+            )
+            write_polygon_layer(out, layer, dataset.crs.to_wkt(), map(tally.count, batches))
     present = {c: f"class {c}" for c in tally.area_m2_by_class if c not in class_names}
     qml = vector_qml({**class_names, **present}, class_colors)
     write_default_style(out, layer, qml, description="s5geo land cover")
@@ -113,17 +123,18 @@ def polygonize_raster(
 
 def _polygon_batches(
     dataset: DatasetReader,
+    store: PieceStore,
     metrics: GroundMetrics,
     min_area_m2: float,
     simplify_m: float,
     block_rows: int,
     progress: Callable[[int, int], None] | None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Finished polygons (CRS coordinates) and their classes, at most BATCH_POLYGONS at a time."""
+    """Finished polygons (CRS coordinates) and their classes, in batches (``_Queue``)."""
     nodata = NODATA if dataset.nodata is None else int(dataset.nodata)
     height, width = dataset.height, dataset.width
     tolerance = metrics.metres_to_crs(simplify_m, height / 2, width / 2) if simplify_m else 0.0
-    merger = SeamMerger(nodata)
+    merger = SeamMerger(nodata, store)
     queue = _Queue()
     rows = min(block_rows, max(16, STRIP_PIXELS // max(width, 1)))
     for top in range(0, height, rows):
@@ -131,15 +142,19 @@ def _polygon_batches(
         pixel_area = metrics.pixel_area_m2((top + bottom) / 2, width / 2)
         strip = read_strip(dataset, top, bottom, nodata, sieve_threshold(min_area_m2, pixel_area))
         merger.start_strip(strip, top, last=bottom == height)
-        for polygons, classes in strip_polygons(strip, nodata, top, CHUNK_POLYGONS):
-            queue.put(*merger.add(polygons, classes))
-            while len(queue) >= BATCH_POLYGONS:
-                yield _finish(*queue.take(BATCH_POLYGONS), metrics.transform, tolerance)
-        queue.put(*merger.end_strip())
+        finished = itertools.chain(
+            (merger.add(*chunk) for chunk in strip_polygons(strip, nodata, top, CHUNK_POLYGONS)),
+            merger.end_strip(),
+        )
+        for chunk in finished:
+            queue.put(*chunk)
+            del chunk  # a large region is then referenced by the queue alone, until written
+            while queue.full():
+                yield _finish(*queue.take(), metrics.transform, tolerance)
         if progress is not None:
             progress(bottom, height)
-    if len(queue):
-        yield _finish(*queue.take(len(queue)), metrics.transform, tolerance)
+    while len(queue):
+        yield _finish(*queue.take(), metrics.transform, tolerance)
 
 
 def _finish(
@@ -175,36 +190,61 @@ def _open_class_raster(path: str | Path) -> DatasetReader:
 
 
 class _Queue:
-    """Finished polygons waiting to fill a batch, in the order they were finished."""
+    """Finished polygons waiting to fill a batch, in the order they were finished.
+
+    A batch holds at most BATCH_POLYGONS polygons and, unless it is one polygon, at most
+    BATCH_VERTICES vertices: regions that end together (the last strip of a raster crossed by
+    large regions) are converted, measured and written a few at a time, not all at once.
+    """
 
     def __init__(self) -> None:
         self._polygons: list[np.ndarray] = []
         self._classes: list[np.ndarray] = []
+        self._vertices: list[np.ndarray] = []
         self._size = 0
+        self._size_vertices = 0
 
     def __len__(self) -> int:
         return self._size
 
+    def full(self) -> bool:
+        """Whether a whole batch is waiting."""
+        return self._size >= BATCH_POLYGONS or self._size_vertices >= BATCH_VERTICES
+
     def put(self, polygons: np.ndarray, classes: np.ndarray) -> None:
+        if not len(polygons):
+            return
+        vertices = shapely.get_num_coordinates(polygons)
         self._polygons.append(polygons)
         self._classes.append(classes)
+        self._vertices.append(vertices)
         self._size += len(polygons)
+        self._size_vertices += int(vertices.sum())
 
-    def take(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """The first ``count`` queued polygons and their classes."""
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        """The first batch of queued polygons (at least one) and their classes."""
         polygons: list[np.ndarray] = []
         classes: list[np.ndarray] = []
-        needed = count
-        while needed:
-            head, head_classes = self._polygons[0], self._classes[0]
-            polygons.append(head[:needed])
-            classes.append(head_classes[:needed])
-            if len(head) > needed:
-                self._polygons[0], self._classes[0] = head[needed:], head_classes[needed:]
+        room, room_vertices = BATCH_POLYGONS, BATCH_VERTICES
+        while self._polygons and room and (room_vertices > 0 or not polygons):
+            head, head_vertices = self._polygons[0], self._vertices[0]
+            fitting = int((np.cumsum(head_vertices) <= room_vertices).sum())
+            count = min(room, fitting if polygons or fitting else 1)  # one too large: alone
+            if not count:
+                break
+            taken = int(head_vertices[:count].sum())
+            polygons.append(head[:count])
+            classes.append(self._classes[0][:count])
+            if len(head) > count:
+                self._polygons[0] = head[count:]
+                self._classes[0] = self._classes[0][count:]
+                self._vertices[0] = head_vertices[count:]
             else:
-                del self._polygons[0], self._classes[0]
-            needed -= len(polygons[-1])
-        self._size -= count
+                del self._polygons[0], self._classes[0], self._vertices[0]
+            room -= count
+            room_vertices -= taken
+            self._size -= count
+            self._size_vertices -= taken
         return np.concatenate(polygons), np.concatenate(classes)
 
 

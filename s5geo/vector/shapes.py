@@ -46,14 +46,25 @@ def strip_polygons(
 
 
 def to_world(polygons: np.ndarray, transform: Affine) -> np.ndarray:
-    """Polygons moved from pixel (column, row) coordinates to the raster's CRS."""
+    """Polygons moved from pixel (column, row) coordinates to the raster's CRS.
+
+    Through one flat coordinate array transformed in place, which holds a large region's vertices
+    once (16 bytes each) next to the two geometries (``shapely.transform`` holds them twice).
+    """
+    if not len(polygons):
+        return polygons
+    kind, coords, offsets = shapely.to_ragged_array(polygons)
     a, b, c, d, e, f = transform[:6]
-
-    def apply(xy: np.ndarray) -> np.ndarray:
-        x, y = xy[:, 0], xy[:, 1]
-        return np.column_stack((a * x + b * y + c, d * x + e * y + f))
-
-    return shapely.transform(polygons, apply)
+    x, y = coords[:, 0], coords[:, 1]
+    world_y = d * x
+    world_y += e * y
+    world_y += f
+    x *= a  # x' = a x + b y + c, summed in that order
+    x += b * y
+    x += c
+    y[:] = world_y
+    del world_y
+    return shapely.from_ragged_array(kind, coords, offsets)
 
 
 def _to_shapely(features: list[tuple[dict[str, Any], float]]) -> tuple[np.ndarray, np.ndarray]:

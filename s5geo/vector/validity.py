@@ -3,7 +3,7 @@
 Polygons straight from GDAL's polygonizer are valid with 4-connectivity since GDAL 3.7 (its
 two-arm chains edge tracer; GDAL issue 7369 notes that only 8-connectivity can produce invalid
 rings); older GDALs, as bundled with older rasterio wheels, could emit self-touching rings. The
-seam merge keeps validity (``merge._merge_pieces`` checks its overlay and adds only holes that
+seam merge keeps validity (``merge._assemble`` checks its overlay and adds only holes that
 were valid before). All these polygons are rectilinear, and an axis-aligned transform moves each
 coordinate by a strictly monotonic map, which keeps every order relation between axis-parallel
 segments, hence validity. So polygons need checking only after coverage simplification, with a

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyogrio
@@ -16,8 +18,12 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 
+import s5geo.vector.merge as merge_module
+import s5geo.vector.polygonize as polygonize_module
+import s5geo.vector.spill as spill_module
 from s5geo.errors import Cancelled, UserError
 from s5geo.vector import polygonize_raster
+from s5geo.vector.merge import Retained, SeamMerger
 
 NAMES = {0: "water", 1: "built", 2: "bare", 3: "grass", 4: "trees"}
 COLORS = {0: "#1f78b4", 1: "#e31a1c", 2: "#fdbf6f", 3: "#b2df8a", 4: "#33a02c"}
@@ -339,3 +345,134 @@ def test_real_naip_land_cover(real_data: Path, tmp_path: Path) -> None:
     union = shapely.union_all(geoms)
     assert union.area == pytest.approx(valid.sum() * pixel_area, rel=1e-9)
     assert areas.sum() == pytest.approx(union.area, rel=1e-9)
+
+
+class _RecordingMerger(SeamMerger):
+    """The pipeline's merger, noting what it keeps between strips."""
+
+    seen: ClassVar[list[Retained]] = []
+
+    def end_strip(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        yield from super().end_strip()
+        _RecordingMerger.seen.append(self.retained())
+
+
+def serpentine(height: int, width: int, wiggle: int) -> np.ndarray:
+    """Class 1: one region zigzagging down the whole raster in bars 2 rows high, joined at
+    alternating ends; its edges wiggle every ``wiggle`` columns (more vertices, same topology).
+    Class 2 around it, one pixel of nodata per bar."""
+    classes = np.full((height, width), 2, dtype=np.uint8)
+    for n, row in enumerate(range(1, height - 3, 6)):
+        classes[row : row + 2, 1 : width - 1] = 1
+        classes[row + 2, 1 : width - 1 : 2 * wiggle] = 1  # teeth below the bar
+        end = slice(width - 3, width - 1) if n % 2 == 0 else slice(1, 3)
+        classes[row : row + 8, end] = 1
+        classes[row - 1, width // 2] = 255
+    classes[height - 3 :, :] = 2
+    return classes
+
+
+@pytest.mark.parametrize("wiggle", [40, 2], ids=["plain", "many-vertices"])
+def test_open_region_state_is_bounded_by_the_border(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, wiggle: int
+) -> None:
+    """A region crossing every strip border comes out as one polygon with its exact area, while
+    the merger keeps between strips no vertices at all: only the border rows and 16 bytes of
+    records per spilled piece, the same however many vertices the region has."""
+    monkeypatch.setattr(polygonize_module, "SeamMerger", _RecordingMerger)
+    _RecordingMerger.seen = []
+    height, width = 200, 300
+    classes = serpentine(height, width, wiggle)
+    raster = write_classes(tmp_path / "snake.tif", classes)
+    polygonize(raster, tmp_path / "snake.gpkg", block_rows=5)
+    geoms, ids, _, areas = read_layer(tmp_path / "snake.gpkg")
+    (snake,) = geoms[ids == 1]
+    assert areas[ids == 1][0] == pytest.approx((classes == 1).sum() * 4.0, rel=1e-12)
+    assert shapely.is_valid(geoms).all()
+    assert shapely.get_num_coordinates(snake) > (2 * width / wiggle if wiggle < 40 else 0)
+    for class_id in (1, 2):
+        assert areas[ids == class_id].sum() == pytest.approx((classes == class_id).sum() * 4.0)
+
+    seen = _RecordingMerger.seen
+    assert len(seen) == height // 5
+    assert all(state.vertices == 0 for state in seen)
+    assert {state.border_bytes for state in seen[:-1]} == {width * 9}  # uint8 class + int64 id
+    assert seen[-1].border_bytes == seen[-1].open_regions == 0  # nothing open after the last
+
+    # Open regions: at most one per run of equal class in the border row (parts of the background
+    # between two teeth are regions of their own until the next strip joins them). Their spilled
+    # pieces (16 bytes of records each) touched a strip's first or last row, with a run there.
+    def runs(row: np.ndarray) -> int:
+        row = row.astype(int)
+        return np.count_nonzero(np.diff(row, prepend=-1)) - np.count_nonzero(row == 255)
+
+    runs_so_far = 0
+    for k, state in enumerate(seen[:-1]):
+        runs_so_far += runs(classes[5 * k]) + runs(classes[5 * k + 4])
+        assert state.open_regions <= runs(classes[5 * k + 4])
+        assert state.open_pieces <= runs_so_far
+    assert seen[-1].spilled_bytes > shapely.to_wkb(snake).__len__() / 2  # its pieces went out
+
+
+def test_batches_are_capped_by_vertices(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Regions ending together are written a few at a time; the polygons do not change."""
+    rng = np.random.default_rng(7)
+    classes = fragmented(rng, 120, 90)
+    raster = write_classes(tmp_path / "classes.tif", classes)
+    polygonize(raster, tmp_path / "plain.gpkg", block_rows=9)
+    sizes: list[int] = []
+    real_finish = polygonize_module._finish
+
+    def finish(polygons: np.ndarray, *args: object) -> tuple[np.ndarray, np.ndarray]:
+        sizes.append(int(shapely.get_num_coordinates(polygons).sum()))
+        assert len(polygons) == 1 or sizes[-1] <= 200
+        return real_finish(polygons, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(polygonize_module, "BATCH_VERTICES", 200)
+    monkeypatch.setattr(polygonize_module, "BATCH_POLYGONS", 50)
+    monkeypatch.setattr(polygonize_module, "_finish", finish)
+    polygonize(raster, tmp_path / "small.gpkg", block_rows=9)
+    geoms, ids, _, _ = read_layer(tmp_path / "small.gpkg")
+    plain_geoms, plain_ids, _, _ = read_layer(tmp_path / "plain.gpkg")
+    assert len(sizes) > 20
+    assert canonical(geoms, ids) == canonical(plain_geoms, plain_ids)
+
+
+def test_spilled_pieces_leave_no_file(tmp_path: Path) -> None:
+    classes = serpentine(60, 40, 40)
+    raster = write_classes(tmp_path / "snake.tif", classes)
+    out = tmp_path / "out"
+    out.mkdir()
+    polygonize(raster, out / "snake.gpkg", block_rows=3)
+
+    def cancel(done: int, total: int) -> None:
+        if done > 30:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        polygonize(raster, out / "cancelled.gpkg", block_rows=3, progress=cancel)
+    assert sorted(p.name for p in out.iterdir()) == ["cancelled.gpkg", "snake.gpkg"]
+
+
+def test_large_region_path_gives_the_same_polygons(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every region assembled the way large ones are (pieces read back a few at a time, holes as
+    coordinates, shells unioned as a coverage after matching their vertices on strip lines): the
+    same polygons as without strips, valid, exact class areas."""
+    classes = fragmented(rng, 203, 181)
+    classes[150:200, 20:160] = 4  # a large region with holes, crossing several strips
+    classes[160:190:4, 30:150:6] = 2
+    raster = write_classes(tmp_path / "classes.tif", classes)
+    polygonize(raster, tmp_path / "whole.gpkg", block_rows=1000)
+    monkeypatch.setattr(merge_module, "LARGE_BYTES", 0)
+    monkeypatch.setattr(merge_module, "COVERAGE_VERTICES", 0)
+    monkeypatch.setattr(spill_module, "READ_BYTES", 200)
+    polygonize(raster, tmp_path / "strips.gpkg", block_rows=7)
+    geoms, ids, _, areas = read_layer(tmp_path / "strips.gpkg")
+    whole_geoms, whole_ids, _, _ = read_layer(tmp_path / "whole.gpkg")
+    assert canonical(geoms, ids) == canonical(whole_geoms, whole_ids)
+    assert shapely.is_valid(geoms).all()
+    for class_id in range(5):
+        expected = float((classes == class_id).sum() * 4.0)
+        assert areas[ids == class_id].sum() == pytest.approx(expected, rel=1e-12)
