@@ -11,7 +11,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -213,7 +213,23 @@ def _batches(
         yield _Batch(keys, shapes, weights, data[: len(keys)].copy(), skipped)
 
 
-def _prefetch(it: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
+def _mark_last(it: Iterator[_Batch]) -> Iterator[tuple[_Batch, bool]]:
+    """Each batch, in order, with whether it is the last one that has windows to run.
+
+    Looks ahead to the next batch with windows; batches of skipped windows only (a nodata collar
+    at the scene's end) are held until then.
+    """
+    pending: list[_Batch] = []
+    for batch in it:
+        if batch.keys:
+            yield from ((held, False) for held in pending)
+            pending = []
+        pending.append(batch)
+    last_run = max((i for i, held in enumerate(pending) if held.keys), default=-1)
+    yield from ((held, i == last_run) for i, held in enumerate(pending))
+
+
+def _prefetch(it: Iterator[_Batch], depth: int = 2) -> Generator[_Batch, None, None]:
     """Run ``it`` in a thread, ``depth`` batches ahead, so reading overlaps inference.
 
     Reading (GDAL) and normalising (numpy) release the GIL, so this overlaps I/O with compute.
@@ -329,12 +345,13 @@ def predict_into(
         done = run = 0
         start = time.perf_counter()
         lo, hi = progress_span
+        batches = _prefetch(_batches(ds, plan, info, tile, scale, batch_size))
         try:
-            for batch in _prefetch(_batches(ds, plan, info, tile, scale, batch_size)):
+            for batch, last in _mark_last(batches):
                 for key in batch.skipped:
                     blender.skip(*key)
                 if batch.keys:
-                    probs = m.run(batch.data)
+                    probs = m.run(batch.data, release_memory=last)
                     for j, key in enumerate(batch.keys):
                         h, w, mh, mw = batch.shapes[j]
                         p = probs[j, :, :mh, :mw]
@@ -380,6 +397,7 @@ def predict_into(
             qml_tmp.write_text(raster_qml(names, colors), encoding="utf-8")
             aux_tmp.write_text(category_names_aux_xml(names), encoding="utf-8")
         finally:
+            batches.close()  # stops the reader thread now, also on an error or Ctrl-C
             if not cls_writer.dataset.closed:
                 cls_writer.dataset.close()
             if conf_writer is not None and not conf_writer.dataset.closed:

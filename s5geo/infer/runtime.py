@@ -74,6 +74,12 @@ def _provider_options(provider: str) -> dict[str, Any]:
     return {}
 
 
+# Run options that shrink the CPU arena at the end of a run (ONNX Runtime's documented run
+# config key; CUDA and TensorRT keep their own device arenas, which this leaves alone).
+_RELEASE_ARENA = ort.RunOptions()
+_RELEASE_ARENA.add_run_config_entry("memory.enable_memory_arena_shrinkage", "cpu:0")
+
+
 @dataclass
 class Model:
     """A loaded model file: its session, its metadata and the provider actually in use."""
@@ -88,9 +94,17 @@ class Model:
     def provider(self) -> str:
         return str(self.session.get_providers()[0])
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
-        """Class probabilities [N, K, T, T] for a normalised float32 batch [N, C, T, T]."""
-        out = self.session.run(None, {self.input_name: batch})[0]
+    def run(self, batch: np.ndarray, release_memory: bool = False) -> np.ndarray:
+        """Class probabilities [N, K, T, T] for a normalised float32 batch [N, C, T, T].
+
+        ``release_memory``: after this run, hand the CPU arena's free chunks back to the system.
+        ONNX Runtime's arena otherwise keeps the peak of a batch's activations (about 100 MiB for
+        the bundled model at batch 4) for the session's life, under whatever runs next (the COG
+        copy and polygonizing, whose memory grows with the scene's width): so the last batch of
+        a scene releases it (docs/BENCHMARKS.md).
+        """
+        options = _RELEASE_ARENA if release_memory else None
+        out = self.session.run(None, {self.input_name: batch}, options)[0]
         return np.asarray(out, dtype=np.float32)
 
 

@@ -1,9 +1,9 @@
 """The window plan over a scene and the smooth weights that blend overlapping windows.
 
-Windows are square, ``size`` scene pixels on a side, stepped by ``size - overlap``. The last row and
-column of windows are aligned to the scene edge (not padded past it), so every pixel is covered by a
-full window whenever the scene is at least one window large; smaller scenes get one window that the
-predictor pads.
+Windows are square, ``size`` scene pixels on a side, overlapping by at least ``overlap`` (evenly
+spaced, see ``axis_starts``). The first and last row and column of windows are aligned to the scene
+edges (not padded past them), so every pixel is covered by a full window whenever the scene is at
+least one window large; smaller scenes get one window that the predictor pads.
 """
 
 from __future__ import annotations
@@ -16,14 +16,21 @@ from rasterio.windows import Window
 
 
 def axis_starts(length: int, size: int, stride: int) -> list[int]:
-    """Window offsets along one axis: a regular grid whose last window ends at the edge."""
+    """Window offsets along one axis: from 0 to the edge, evenly spaced, at most ``stride`` apart.
+
+    As many windows as a regular grid of step ``stride`` with its last window moved to the edge,
+    but with the slack spread over every step, so each overlap is within one pixel of the others
+    and at least ``size - stride``. The regular grid's last overlap can be almost a whole window,
+    and the blender holds one overlap band of the scene's width: on the 400 MP benchmark scene
+    (20000 px, six classes) the last band took 185 MB instead of 28 MB (docs/BENCHMARKS.md).
+    """
     if stride <= 0:
         raise ValueError("stride must be positive (overlap smaller than the tile)")
     if length <= size:
         return [0]
-    starts = list(range(0, length - size, stride))
-    starts.append(length - size)
-    return starts
+    span = length - size
+    steps = -(-span // stride)  # ceil: no step longer than the stride
+    return [(i * span + steps // 2) // steps for i in range(steps + 1)]
 
 
 @dataclass(frozen=True)

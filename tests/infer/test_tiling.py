@@ -19,6 +19,18 @@ def test_windows_cover_every_pixel_and_end_at_the_edge(
     if length >= size:
         assert starts[-1] + size == length  # last window aligned to the edge, never padded
     assert starts == sorted(set(starts))
+    steps = np.diff(starts)
+    if len(steps):
+        assert steps.max() <= size - overlap  # at least the asked overlap everywhere
+        assert steps.max() - steps.min() <= 1  # spread evenly: no wide last overlap
+
+
+def test_windows_are_as_few_as_a_regular_grid_needs() -> None:
+    # 20000 px, 512-px windows, 51 px overlap: a regular grid needs 44 windows, the last one
+    # overlapping its neighbour by 386 px; evenly spread, every overlap is 58 or 59 px.
+    starts = axis_starts(20000, 512, 461)
+    assert len(starts) == 44
+    assert set(512 - np.diff(starts)) <= {58, 59}
 
 
 def test_plan_windows_are_row_major_and_offset_by_the_extent() -> None:
