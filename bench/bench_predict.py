@@ -29,7 +29,14 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 OUT = BENCH / "out"
-S5GEO = [sys.executable, "-m", "s5geo.cli.main"]
+# The interpreter whose install is measured (`--python`): this one by default. A deployment
+# install (`pip install s5geo`, no torch, no pandas) measures what GIS users run; the development
+# install also loads pandas and geopandas, which pyogrio imports whenever they are installed.
+PYTHON = sys.executable
+
+
+def s5geo_cmd() -> list[str]:
+    return [PYTHON, "-m", "s5geo.cli.main"]
 
 
 def timed(cmd: list[str]) -> tuple[float, float]:
@@ -82,10 +89,11 @@ def overhead(megapixels: float, repeats: int, batch: int) -> str:
     gflop = build_convnet(model)
     scene = mosaic_vrt(naip_path(), OUT / f"naip_{megapixels:g}mp.vrt", megapixels)
     common = ["--model", str(model), "--batch-size", str(batch), "--overwrite", "--quiet"]
+    predict = [*s5geo_cmd(), "predict", str(scene)]
     arms = {
-        "bare": [sys.executable, __file__, "bare", str(scene), str(model), str(batch)],
-        "raster": [*S5GEO, "predict", str(scene), "--out", str(OUT / "overhead.tif"), *common],
-        "full": [*S5GEO, "predict", str(scene), "--out", str(OUT / "overhead.gpkg"), *common],
+        "bare": [PYTHON, __file__, "bare", str(scene), str(model), str(batch)],
+        "raster": [*predict, "--out", str(OUT / "overhead.tif"), *common],
+        "full": [*predict, "--out", str(OUT / "overhead.gpkg"), *common],
     }
     times: dict[str, list[float]] = {name: [] for name in arms}
     order = list(arms)
@@ -131,7 +139,7 @@ def memory(sizes: list[float], vector: bool, repeats: int = 1) -> str:
     for i in range(repeats):
         for mp in sizes:
             for kind, name in kinds:
-                cmd = [*S5GEO, "predict", str(scenes[mp]), "--out", str(OUT / name),
+                cmd = [*s5geo_cmd(), "predict", str(scenes[mp]), "--out", str(OUT / name),
                        "--overwrite", "--quiet"]  # fmt: skip
                 wall, rss = timed(cmd)
                 runs.setdefault((mp, kind), []).append((wall, rss))
@@ -169,7 +177,7 @@ def models(paths: list[str], megapixels: float, repeats: int) -> str:
     times: dict[str, list[float]] = {p: [] for p in paths}
     for i in range(repeats):
         for path in paths[i % len(paths) :] + paths[: i % len(paths)]:
-            cmd = [*S5GEO, "predict", str(scene), "--out", str(OUT / "models.tif"),
+            cmd = [*s5geo_cmd(), "predict", str(scene), "--out", str(OUT / "models.tif"),
                    "--model", path, "--overwrite", "--quiet"]  # fmt: skip
             wall, _ = timed(cmd)
             times[path].append(wall)
@@ -206,22 +214,26 @@ def main() -> None:
     o.add_argument("--megapixels", type=float, default=6.25)
     o.add_argument("--repeats", type=int, default=3)
     o.add_argument("--batch-size", type=int, default=4)
+    o.add_argument("--python", default=sys.executable, help="interpreter of the install to measure")
     m = sub.add_parser("memory")
     m.add_argument("--sizes", default="25,400")
     m.add_argument("--vector", action="store_true", help="also measure runs with polygons")
     m.add_argument("--repeats", type=int, default=1, help="interleaved runs; medians reported")
+    m.add_argument("--python", default=sys.executable, help="interpreter of the install to measure")
     c = sub.add_parser("models", help="compare model files (e.g. FP32 vs INT8)")
     c.add_argument("paths", nargs="+")
     c.add_argument("--megapixels", type=float, default=6.25)
     c.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    global PYTHON
+    PYTHON = getattr(args, "python", sys.executable)
     if args.what == "models":
         report = models(args.paths, args.megapixels, args.repeats)
     elif args.what == "overhead":
         report = overhead(args.megapixels, args.repeats, args.batch_size)
     else:
         report = memory([float(s) for s in args.sizes.split(",")], args.vector, args.repeats)
-    report += "\n" + machine() + "\n"
+    report += "\n" + machine() + f" Measured install: {PYTHON}.\n"
     print("\n" + report)
     (OUT / f"predict_{args.what}.md").write_text(report)
 
