@@ -16,8 +16,10 @@ import json
 from pathlib import Path
 
 # Methods in the order of the table, and how each run folder's name starts.
+# A run folder is ``<config stem>_seed<N>``; its method is the stem before ``_dubai``.
 METHODS = [("supervised", "supervised-only student"), ("kd", "plain KD"), ("sskd", "SSKD"),
-           ("mckd", "MCKD"), ("default", "bundled default (plain KD, 1200 steps)")]  # fmt: skip
+           ("sskd_long", "SSKD, 1200 transfer steps"), ("mckd", "MCKD"),
+           ("default", "bundled default (plain KD, 1200 steps)")]  # fmt: skip
 
 
 def architecture_gflops(checkpoint: Path, cache: dict[str, float]) -> float:
@@ -44,7 +46,7 @@ def rows(runs: Path, teacher: Path) -> list[str]:
     out.append(f"| S4P teacher | - | {cfg.train.steps} | {test['miou']:.2f} | - | "
                f"{params / 1e6:.2f} M | {architecture_gflops(ckpt, cache):.2f} |")  # fmt: skip
     for prefix, label in METHODS:
-        for run in sorted(runs.glob(f"{prefix}_*")):
+        for run in sorted(r for r in runs.iterdir() if r.name.split("_dubai")[0] == prefix):
             summary = run / "summary.json"
             if not summary.is_file():
                 continue
