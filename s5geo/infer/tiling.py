@@ -22,7 +22,7 @@ def axis_starts(length: int, size: int, stride: int) -> list[int]:
     but with the slack spread over every step, so each overlap is within one pixel of the others
     and at least ``size - stride``. The regular grid's last overlap can be almost a whole window,
     and the blender holds one overlap band of the scene's width: on the 400 MP benchmark scene
-    (20000 px, six classes) the last band took 185 MB instead of 28 MB (docs/BENCHMARKS.md).
+    (20000 px, five classes and the weight sum) the last band took 185 MB instead of 28 MB.
     """
     if stride <= 0:
         raise ValueError("stride must be positive (overlap smaller than the tile)")
