@@ -1,7 +1,8 @@
 #!/bin/bash
 # Builds the bundled default model (docs/DEFAULT_MODEL.md) from scratch, resuming where it stopped:
 #   1. the S4P CPU teacher (configs/s4p/dubai_cpu.yaml, seed 0) unless TEACHER names a checkpoint;
-#   2. the student, distilled by configs/distill/default_dubai_cpu.yaml (plain KD, 1200 steps);
+#   2. the student, distilled by configs/distill/default_dubai_cpu.yaml (SSKD: teacher adaptation,
+#      knowledge transfer 1200 steps, refinement; each stage resumes or is skipped when finished);
 #   3. export to ONNX (parity-checked) and static INT8 calibrated on real val windows;
 #   4. both files scored on Tile 8 (test) through the deployment predictor;
 #   5. the INT8 file chosen when it loses at most 1 mIoU against FP32 (else the FP32 file),
@@ -31,8 +32,8 @@ log "distilling the student from $TEACHER -> $RUN"
 "$BIN/s5geo" distill configs/distill/default_dubai_cpu.yaml --set "distill.teacher=$TEACHER" \
   --set "train.out_dir=$OUT" "${resume[@]}"
 
-log "exporting $RUN/kd/checkpoints/best.ckpt"
-"$BIN/s5geo" export "$RUN/kd/checkpoints/best.ckpt" --out "$RUN/default.onnx" --int8 --overwrite
+log "exporting $RUN/refine/checkpoints/best.ckpt"
+"$BIN/s5geo" export "$RUN/refine/checkpoints/best.ckpt" --out "$RUN/default.onnx" --int8 --overwrite
 for variant in default default.int8; do
   "$BIN/s5geo" evaluate "$RUN/$variant.onnx" --data configs/data/dubai.yaml --split test --json \
     > "$RUN/$variant.test.json"

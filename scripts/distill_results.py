@@ -19,7 +19,8 @@ from pathlib import Path
 # A run folder is ``<config stem>_seed<N>``; its method is the stem before ``_dubai``.
 METHODS = [("supervised", "supervised-only student"), ("kd", "plain KD"), ("sskd", "SSKD"),
            ("sskd_long", "SSKD, 1200 transfer steps"), ("mckd", "MCKD"),
-           ("default", "bundled default (plain KD, 1200 steps)")]  # fmt: skip
+           ("kd_long", "plain KD, 1200 steps"),
+           ("default", "bundled default (SSKD, 1200 transfer steps)")]  # fmt: skip
 
 
 def architecture_gflops(checkpoint: Path, cache: dict[str, float]) -> float:

@@ -1,9 +1,10 @@
 """The Dubai S4P table of docs/RESULTS.md from the finished run folders, with mean and spread.
 
-    .venv/bin/python scripts/s4p_table.py [--runs runs/dubai]
+    .venv/bin/python scripts/s4p_table.py [--runs runs/dubai] [--recipe dubai_cpu|dubai_cpu_long]
 
 Reads ``<runs>/<config>_seed<N>/test.json`` (Tile 8 scores of the run's best checkpoint) and
-``run.json`` (fit time) of the three variants of ``scripts/dubai_s4p_results.sh`` and prints one
+``run.json`` (fit time) of the three variants of one recipe of ``scripts/dubai_s4p_results.sh``
+(``RECIPE_supervised``, ``RECIPE``, ``RECIPE_full``) and prints one
 row per run, then per variant the mean and sample standard deviation over its seeds, and the
 S4P-minus-supervised difference per seed (paired by seed: same crops and initialisation).
 """
@@ -16,18 +17,18 @@ import statistics
 from pathlib import Path
 
 VARIANTS = [
-    ("dubai_cpu_supervised", "supervised-only (12 labelled)"),
-    ("dubai_cpu", "S4P (12 labelled + 42 unlabelled)"),
-    ("dubai_cpu_full", "fully supervised (54 labelled)"),
+    ("_supervised", "supervised-only (12 labelled)"),
+    ("", "S4P (12 labelled + 42 unlabelled)"),
+    ("_full", "fully supervised (54 labelled)"),
 ]
 CLASSES = ("building", "land", "road", "vegetation", "water")
 
 
-def load(runs: Path) -> dict[str, dict[int, dict]]:
-    """Per variant, per seed: the test scores plus ``fit_minutes``."""
+def load(runs: Path, recipe: str) -> dict[str, dict[int, dict]]:
+    """Per variant suffix, per seed: the test scores plus ``fit_minutes``."""
     found: dict[str, dict[int, dict]] = {}
     for config, _ in VARIANTS:
-        for test in sorted(runs.glob(f"{config}_seed*/test.json")):
+        for test in sorted(runs.glob(f"{recipe}{config}_seed*/test.json")):
             seed = int(test.parent.name.rsplit("_seed", 1)[1])
             scores = json.loads(test.read_text())
             history = json.loads((test.parent / "run.json").read_text())
@@ -42,8 +43,8 @@ def mean_sd(values: list[float]) -> str:
     return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
-def table(runs: Path) -> str:
-    found = load(runs)
+def table(runs: Path, recipe: str) -> str:
+    found = load(runs, recipe)
     lines = [
         "| variant | seed | test mIoU | OA | " + " | ".join(CLASSES) + " | fit (min) |",
         "|---|---|---|---|" + "---|" * len(CLASSES) + "---|",
@@ -58,7 +59,7 @@ def table(runs: Path) -> str:
         runs_ = found.get(config, {})
         seeds = ", ".join(str(k) for k in sorted(runs_))
         lines.append(f"| {label} | {seeds} | {mean_sd([s['miou'] for s in runs_.values()])} |")
-    sup, s4p = found.get("dubai_cpu_supervised", {}), found.get("dubai_cpu", {})
+    sup, s4p = found.get("_supervised", {}), found.get("", {})
     paired = sorted(set(sup) & set(s4p))
     if paired:
         gains = [s4p[k]["miou"] - sup[k]["miou"] for k in paired]
@@ -71,7 +72,10 @@ def table(runs: Path) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/dubai"))
-    print(table(parser.parse_args().runs))
+    parser.add_argument("--recipe", default="dubai_cpu", help="config stem: dubai_cpu (300 steps)"
+                        " or dubai_cpu_long (600 steps)")  # fmt: skip
+    args = parser.parse_args()
+    print(table(args.runs, args.recipe))
 
 
 if __name__ == "__main__":
