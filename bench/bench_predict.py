@@ -1,6 +1,6 @@
 """Benchmarks of `s5geo predict`: overhead against a bare ONNX Runtime loop, and peak memory.
 
-    python bench/bench_predict.py overhead [--megapixels 6.25] [--repeats 3]
+    python bench/bench_predict.py overhead [--megapixels 6.25] [--repeats 3] [--model M.onnx]
     python bench/bench_predict.py memory [--sizes 25,400] [--vector] [--repeats 1]
     python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25]
 
@@ -8,7 +8,10 @@ Overhead: the end-to-end command (`s5geo predict SCENE --out X.gpkg`: reading, n
 blending, COG, polygons) against the least a tool can do with the same model over the same
 windows: read each window, normalise, run ONNX Runtime in the same batches, argmax, discard. Both
 run as fresh processes, interleaved, on a VRT mosaic of the real NAIP scene, with a conv net of
-realistic cost (bench/convnet.py). Reported: median wall times and the throughput ratio.
+realistic cost: by default bench/convnet.py (random weights: realistic arithmetic, but a
+fragmented map, so many polygons), or with --model a trained model file (e.g. the exported S4P
+teacher, 25.8 GFLOP per tile, whose maps have the polygons of a real one). Reported: median wall
+times, the throughput ratio and the number of polygons written.
 
 Memory: peak resident set size (the process's own maximum, from wait4) of `s5geo predict` over
 25- and 400-megapixel VRT mosaics of the real NAIP scene with the bundled model; with --vector
@@ -80,13 +83,16 @@ def bare_loop(scene: str, model: str, batch: int) -> None:
             sess.run(None, {"image": np.stack(buf)})[0].argmax(axis=1)
 
 
-def overhead(megapixels: float, repeats: int, batch: int) -> str:
+def overhead(megapixels: float, repeats: int, batch: int, given: str | None = None) -> str:
     from convnet import build_convnet
     from scenes import mosaic_vrt, naip_path
 
     OUT.mkdir(exist_ok=True)
-    model = OUT / "convnet.onnx"
-    gflop = build_convnet(model)
+    if given is None:
+        model = OUT / "convnet.onnx"
+        described = f"bench/convnet.py ({build_convnet(model):.1f} GFLOP per 512x512 tile)"
+    else:
+        model, described = Path(given), f"`{Path(given).name}` (given)"
     scene = mosaic_vrt(naip_path(), OUT / f"naip_{megapixels:g}mp.vrt", megapixels)
     common = ["--model", str(model), "--batch-size", str(batch), "--overwrite", "--quiet"]
     predict = [*s5geo_cmd(), "predict", str(scene)]
@@ -103,6 +109,7 @@ def overhead(megapixels: float, repeats: int, batch: int) -> str:
             times[name].append(wall)
             print(f"  {name:6s} run {i + 1}: {wall:7.2f} s", flush=True)
     med = {name: statistics.median(t) for name, t in times.items()}
+    polygons = _feature_count(OUT / "overhead.gpkg")
     side = int(megapixels**0.5 * 1000)
     mp = side * side / 1e6
     labels = {
@@ -117,11 +124,17 @@ def overhead(megapixels: float, repeats: int, batch: int) -> str:
     )
     return (
         f"Scene: VRT mosaic of the real NAIP scene, {mp:.2f} MP ({side}x{side}); model: "
-        f"bench/convnet.py ({gflop:.1f} GFLOP per 512x512 tile), batch {batch}, CPU execution "
-        f"provider; {repeats} interleaved repeats, fresh processes.\n\n"
+        f"{described}, batch {batch}, CPU execution provider; {repeats} interleaved repeats, "
+        f"fresh processes; {polygons:,} polygons written.\n\n"
         "| run | median wall (s) | MP/s | runs (s) | throughput vs bare |\n"
         "|---|---|---|---|---|\n" + rows + "\nGoal: at least 0.85 of the bare loop.\n"
     )
+
+
+def _feature_count(gpkg: Path) -> int:
+    import pyogrio
+
+    return int(pyogrio.read_info(gpkg, layer=0)["features"])
 
 
 def memory(sizes: list[float], vector: bool, repeats: int = 1) -> str:
@@ -215,6 +228,7 @@ def main() -> None:
     o.add_argument("--repeats", type=int, default=3)
     o.add_argument("--batch-size", type=int, default=4)
     o.add_argument("--python", default=sys.executable, help="interpreter of the install to measure")
+    o.add_argument("--model", help="a trained model file instead of the random-weight convnet")
     m = sub.add_parser("memory")
     m.add_argument("--sizes", default="25,400")
     m.add_argument("--vector", action="store_true", help="also measure runs with polygons")
@@ -230,7 +244,7 @@ def main() -> None:
     if args.what == "models":
         report = models(args.paths, args.megapixels, args.repeats)
     elif args.what == "overhead":
-        report = overhead(args.megapixels, args.repeats, args.batch_size)
+        report = overhead(args.megapixels, args.repeats, args.batch_size, args.model)
     else:
         report = memory([float(s) for s in args.sizes.split(",")], args.vector, args.repeats)
     report += "\n" + machine() + f" Measured install: {PYTHON}.\n"
