@@ -8,6 +8,21 @@ after batch in separate sessions (``pyogrio.raw.write(append=True)``) inserts ev
 SQLite's R-tree one by one, measured at 2-3 times the time of the whole write. The file is a
 GeoPackage 1.2 (QGIS 3.22 warns about newer versions).
 
+A feature too large to hold in memory (one region of a land cover can have millions of vertices)
+comes as a ``StreamedGeometry`` instead of a shapely geometry: GDAL writes its row with a NULL
+geometry, in its place among the others, and ``_write_streamed`` then fills it in with Python's
+``sqlite3``: ``zeroblob`` reserves the blob, incremental blob I/O (``Connection.blobopen``)
+writes the GeoPackage geometry header and the WKB a few megabytes at a time, and the R-tree row
+and the layer's extent are added by hand. Neither GDAL (an OGR geometry, its WKB and SQLite's
+record, each whole) nor shapely ever holds it. SQLite keeps a ``zeroblob`` unexpanded only as
+the last value of its row (else it builds the whole record in memory: measured 392 MiB for a
+198 MB blob, against 15 MiB), while GDAL puts the geometry column right after the fid, so the
+table is first rebuilt with the geometry column last (``_geometry_last``: the rows are copied a
+few thousand at a time, about 4 s for 550,000 features; nothing changes for readers, which
+name their columns). The R-tree triggers call GDAL's ``ST_*`` SQL functions, which plain
+SQLite lacks; they are dropped for the while and re-created as they were, all in one
+transaction.
+
 ``write_default_style`` stores a QML style the way QGIS stores one ("Save as default" in a
 layer's style menu): a row of the ``layer_styles`` attributes table, with the columns, types and
 ``gpkg_contents`` registration that QGIS's OGR provider creates, and ``useAsDefault`` set, so
@@ -20,12 +35,13 @@ import ctypes
 import errno
 import itertools
 import sqlite3
+import struct
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from ctypes import CFUNCTYPE, POINTER, Structure, c_char_p, c_int, c_int64, c_void_p
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pyogrio
@@ -48,9 +64,26 @@ _LAYER_STYLES_DDL = (
 _NOW = "strftime('%Y-%m-%dT%H:%M:%fZ','now')"
 
 
+class StreamedGeometry(Protocol):
+    """A polygon whose WKB is produced a part at a time (for features too large to hold)."""
+
+    @property
+    def wkb_size(self) -> int:
+        """Bytes of its WKB."""
+        ...
+
+    def write_wkb(self, write: Callable[[bytes], object]) -> tuple[float, float, float, float]:
+        """Write its WKB through ``write``, in order; return its (xmin, ymin, xmax, ymax)."""
+        ...
+
+
 @dataclass(frozen=True)
 class PolygonBatch:
-    """Polygons (shapely, in the layer's CRS) with their attributes, all of one length."""
+    """Polygons (in the layer's CRS) with their attributes, all of one length.
+
+    ``geometries`` holds shapely polygons, or ``StreamedGeometry`` objects for features written
+    part by part after the others (module docstring).
+    """
 
     geometries: np.ndarray
     class_id: np.ndarray
@@ -89,6 +122,8 @@ def write_polygon_layer(
         raise
     if stream.error is not None:  # raised while GDAL was finishing: it may not have noticed
         raise stream.error
+    if stream.streamed:
+        _write_streamed(path, layer, stream.streamed)
 
 
 def write_default_style(path: str | Path, layer: str, qml: str, description: str = "") -> None:
@@ -121,6 +156,162 @@ def write_default_style(path: str | Path, layer: str, qml: str, description: str
             " owner) VALUES ('', '', ?, ?, ?, ?, '', 1, ?, '')",
             (layer, geometry_column, layer, qml, description),
         )
+
+
+# --- Features too large to hold, written into their blobs part by part ------------------------
+
+GPKG_HEADER_BYTES = 40  # "GP", version, flags, srs_id, envelope [minx, maxx, miny, maxy]
+BLOB_WRITE_BYTES = 4 * 2**20
+COPY_ROWS = 20_000  # rows copied at a time when the table is rebuilt
+
+
+def _write_streamed(path: Path, layer: str, geometries: list[StreamedGeometry]) -> None:
+    """Fill in the NULL geometries of ``layer`` (written in order) with ``geometries``.
+
+    In one transaction: a failure leaves the GeoPackage as GDAL wrote it.
+    """
+    with closing(sqlite3.connect(path, isolation_level=None)) as con:
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            _fill_streamed(con, layer, geometries)
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+
+def _fill_streamed(con: sqlite3.Connection, layer: str, geometries: list[StreamedGeometry]) -> None:
+    column, srs_id = con.execute(
+        "SELECT column_name, srs_id FROM gpkg_geometry_columns WHERE table_name = ?", (layer,)
+    ).fetchone()
+    columns = con.execute(f"PRAGMA table_info({_quote(layer)})").fetchall()
+    (fid,) = [name for _, name, _, _, _, pk in columns if pk]
+    fids = [
+        row[0]
+        for row in con.execute(
+            f"SELECT {_quote(fid)} FROM {_quote(layer)} WHERE {_quote(column)} IS NULL"
+            f" ORDER BY {_quote(fid)}"
+        )
+    ]
+    if len(fids) != len(geometries):
+        raise RuntimeError(f"{len(fids)} null geometries in {layer}, {len(geometries)} to write")
+    triggers = con.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (layer,)
+    ).fetchall()
+    for name, _ in triggers:
+        con.execute(f"DROP TRIGGER {_quote(name)}")
+    _geometry_last(con, layer, column, columns)
+    rtree = f"rtree_{layer}_{column}"
+    indexed = con.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (rtree,)
+    ).fetchone()
+    limit = con.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+    extent = [np.inf, np.inf, -np.inf, -np.inf]
+    for row, geometry in zip(fids, geometries, strict=True):
+        size = GPKG_HEADER_BYTES + geometry.wkb_size
+        if size > limit:
+            raise RuntimeError(f"a polygon of {size} bytes is over SQLite's limit of {limit}")
+        con.execute(
+            f"UPDATE {_quote(layer)} SET {_quote(column)} = zeroblob(?) WHERE {_quote(fid)} = ?",
+            (size, row),
+        )
+        with con.blobopen(layer, column, row) as blob:
+            writer = _BlobWriter(blob, GPKG_HEADER_BYTES)
+            xmin, ymin, xmax, ymax = geometry.write_wkb(writer.write)
+            writer.flush()
+            if writer.position != size:
+                raise RuntimeError(f"wrote {writer.position} bytes of a {size}-byte geometry")
+            blob.seek(0)
+            blob.write(struct.pack("<2sBBi4d", b"GP", 0, 0b011, srs_id, xmin, xmax, ymin, ymax))
+        if indexed:  # SQLite's R-tree rounds bounds outwards to 32-bit floats, as GDAL does
+            con.execute(f"INSERT INTO {_quote(rtree)} VALUES (?, ?, ?, ?, ?)",
+                        (row, xmin, xmax, ymin, ymax))  # fmt: skip
+        extent = [min(extent[0], xmin), min(extent[1], ymin),
+                  max(extent[2], xmax), max(extent[3], ymax)]  # fmt: skip
+    con.execute(
+        "UPDATE gpkg_contents SET min_x = min(coalesce(min_x, ?1), ?1),"
+        " min_y = min(coalesce(min_y, ?2), ?2), max_x = max(coalesce(max_x, ?3), ?3),"
+        " max_y = max(coalesce(max_y, ?4), ?4) WHERE table_name = ?5",
+        (*extent, layer),
+    )
+    for _, sql in triggers:
+        con.execute(sql)
+
+
+def _geometry_last(
+    con: sqlite3.Connection, table: str, column: str, columns: list[tuple[Any, ...]]
+) -> None:
+    """Rebuild ``table`` with its geometry ``column`` last (same rows, fids and types).
+
+    A ``zeroblob`` stays unexpanded only at the end of a row (module docstring). The rows are
+    moved a few thousand at a time, each batch deleted from the old table as it is copied, so
+    the file grows by about one batch, not by the table.
+    """
+    if columns[-1][1] == column:
+        return
+    (create,) = con.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()
+    ordered = [c for c in columns if c[1] != column] + [c for c in columns if c[1] == column]
+    definitions = []
+    for _, name, kind, not_null, default, pk in ordered:
+        if pk:
+            autoincrement = " AUTOINCREMENT" if "AUTOINCREMENT" in create.upper() else ""
+            definitions.append(f"{_quote(name)} INTEGER PRIMARY KEY{autoincrement} NOT NULL")
+        else:
+            definitions.append(
+                f"{_quote(name)} {kind}"
+                + (" NOT NULL" if not_null else "")
+                + (f" DEFAULT {default}" if default is not None else "")
+            )
+    (fid,) = [c[1] for c in columns if c[5]]
+    names = ", ".join(_quote(c[1]) for c in ordered)
+    old = f"{table}_s5geo_rebuilt"
+    # Legacy renaming leaves the rest of the schema alone (other triggers may call ST_*).
+    con.execute("PRAGMA legacy_alter_table = ON")
+    con.execute(f"ALTER TABLE {_quote(table)} RENAME TO {_quote(old)}")
+    con.execute("PRAGMA legacy_alter_table = OFF")
+    con.execute(f"CREATE TABLE {_quote(table)} ({', '.join(definitions)})")
+    low, high = con.execute(
+        f"SELECT min({_quote(fid)}), max({_quote(fid)}) FROM {_quote(old)}"
+    ).fetchone()
+    for start in range(low - 1, high, COPY_ROWS) if low is not None else ():
+        where = f"WHERE {_quote(fid)} > ? AND {_quote(fid)} <= ?"
+        span = (start, start + COPY_ROWS)
+        con.execute(
+            f"INSERT INTO {_quote(table)} ({names}) SELECT {names} FROM {_quote(old)} {where}", span
+        )
+        con.execute(f"DELETE FROM {_quote(old)} {where}", span)
+    con.execute(f"DROP TABLE {_quote(old)}")
+
+
+class _BlobWriter:
+    """Buffered sequential writes into an SQLite blob from byte ``position``."""
+
+    def __init__(self, blob: sqlite3.Blob, position: int) -> None:
+        self.blob = blob
+        self.position = position
+        self._parts: list[bytes] = []
+        self._held = 0
+        blob.seek(position)
+
+    def write(self, data: bytes) -> None:
+        self._parts.append(data)
+        self._held += len(data)
+        if self._held >= BLOB_WRITE_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            data = b"".join(self._parts)
+            self.blob.write(data)
+            self.position += len(data)
+            self._parts, self._held = [], 0
+
+
+def _quote(name: str) -> str:
+    """An SQL identifier in double quotes."""
+    return '"' + name.replace('"', '""') + '"'
 
 
 # --- A lazy Arrow C stream of PolygonBatch ------------------------------------------------------
@@ -261,20 +452,33 @@ def _variable_size(items: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
     return offsets, np.frombuffer(b"".join(items) or b"\0", dtype=np.uint8)
 
 
-def _export_batch(batch: PolygonBatch, out: Any) -> None:
+def _export_batch(batch: PolygonBatch, out: Any, streamed: list[StreamedGeometry]) -> None:
+    """Export ``batch`` into ``out``; streamed geometries become nulls, appended to ``streamed``."""
     key = next(_KEYS)
     length = len(batch.geometries)
-    wkb_offsets, wkb = _variable_size(shapely.to_wkb(batch.geometries).tolist())
+    geometries = np.asarray(batch.geometries, dtype=object)
+    present = shapely.is_geometry(geometries)
+    validity = None  # a validity bitmap for the geometry column when some are null
+    if not present.all():
+        streamed += geometries[~present].tolist()
+        geometries = geometries.copy()
+        geometries[~present] = None
+        validity = np.packbits(present, bitorder="little")
+    wkb_items = [item or b"" for item in shapely.to_wkb(geometries).tolist()]
+    wkb_offsets, wkb = _variable_size(wkb_items)
     name_offsets, names = _variable_size([str(s).encode() for s in batch.class_name])
     class_id = np.ascontiguousarray(batch.class_id, dtype=np.int32)
     area = np.ascontiguousarray(batch.area_m2, dtype=np.float64)
     column_buffers = ([wkb_offsets, wkb], [class_id], [name_offsets, names], [area])
-    keep: list[Any] = [wkb_offsets, wkb, class_id, name_offsets, names, area]
+    keep: list[Any] = [wkb_offsets, wkb, class_id, name_offsets, names, area, validity]
     children = []
-    for buffers in column_buffers:  # each column: no validity bitmap (no nulls), then its data
-        addresses = (c_void_p * (1 + len(buffers)))(None, *(b.ctypes.data for b in buffers))
+    for column, buffers in enumerate(column_buffers):  # each: validity bitmap or none, data
+        bitmap = validity.ctypes.data if column == 0 and validity is not None else None
+        addresses = (c_void_p * (1 + len(buffers)))(bitmap, *(b.ctypes.data for b in buffers))
         keep.append(addresses)
         child = _ArrowArray(length=length, n_buffers=1 + len(buffers), release=_release_array)
+        if bitmap is not None:
+            child.null_count = int(length - present.sum())
         child.buffers = ctypes.cast(addresses, POINTER(c_void_p))
         child.private_data = key
         children.append(child)
@@ -299,6 +503,7 @@ class _BatchStream:
 
     def __init__(self, batches: Iterable[PolygonBatch]) -> None:
         self.error: BaseException | None = None
+        self.streamed: list[StreamedGeometry] = []  # written as nulls, in order, to fill in
         self._batches: Iterator[PolygonBatch] = iter(batches)
         self._message = ctypes.create_string_buffer(b"")
         # The callbacks close over self; they and the structure live as long as this object.
@@ -322,7 +527,7 @@ class _BatchStream:
             if batch is None:
                 out.contents.release = _ReleaseArray()  # a released array marks the end
             else:
-                _export_batch(batch, out)
+                _export_batch(batch, out, self.streamed)
 
         return self._guard(produce)
 

@@ -7,6 +7,7 @@ ellipsoid (pyproj.Geod), the only meaningful area for coordinates in degrees.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,6 +58,20 @@ class GroundMetrics:
             count=len(oriented),
         )
 
+    def large_area_m2(
+        self, pixel_area: float, world_rings: Iterable[tuple[np.ndarray, np.ndarray]]
+    ) -> float:
+        """Area in m² of a polygon too large to hold: ``pixel_area`` is its area in pixels.
+
+        Projected CRSs need nothing more (the transform scales every area alike).
+        Geographic ones read its rings, streamed as parts of (counts of the rings starting
+        there, CRS coordinates), as ``arcs.RingPart`` describes; ``world_rings`` is not read
+        otherwise.
+        """
+        if self.geod is None:
+            return pixel_area * abs(self.transform.determinant) * self.unit_m**2
+        return _streamed_geodesic_area(self.geod, world_rings)
+
     def pixel_area_m2(self, row: float, col: float) -> float:
         """Ground area of the pixel whose top-left corner is at (``row``, ``col``)."""
         if self.geod is None:
@@ -79,3 +94,41 @@ class GroundMetrics:
         east_lon, _, _ = self.geod.fwd(lon, lat, 90.0, metres)
         _, north_lat, _ = self.geod.fwd(lon, lat, 0.0, metres)
         return float(np.sqrt(abs(east_lon - lon) * abs(north_lat - lat)))
+
+
+# Points per pyproj call when summing a streamed polygon's geodesic area.
+GEODESIC_POINTS = 1 << 16
+
+
+def _streamed_geodesic_area(
+    geod: pyproj.Geod, parts: Iterable[tuple[np.ndarray, np.ndarray]]
+) -> float:
+    """Geodesic area of a polygon whose closed rings come in parts (lon, lat), a part at a time.
+
+    pyproj measures one ring (or polygon) per call and has no incremental interface, so the
+    rings are chained with an anchor point A between them (A, ring 1, A, ring 2, ...) and the
+    chain is cut into windows that share their end points; each window W is measured as the
+    polygon (A, W). A geodesic polygon's signed area is a sum over its edges, so the windows'
+    areas add up to the chain's: every edge from or to A is walked once each way and cancels,
+    leaving the rings' own edges. The shell and the holes turn opposite ways, so the sum is the
+    shell's area minus the holes', up to its sign.
+    """
+    total = 0.0
+    anchor: np.ndarray | None = None
+    previous: np.ndarray | None = None  # last point of the chain so far
+    for counts, coords in parts:
+        if not len(coords):
+            continue
+        if anchor is None:
+            anchor = coords[0].copy()
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)[: len(counts)]
+        chain = np.insert(coords, starts, anchor, axis=0)
+        if previous is not None:
+            chain = np.concatenate((previous, chain))
+        for a in range(0, len(chain) - 1, GEODESIC_POINTS):
+            window = chain[a : a + GEODESIC_POINTS + 1]
+            lons = np.concatenate(([anchor[0]], window[:, 0]))
+            lats = np.concatenate(([anchor[1]], window[:, 1]))
+            total += geod.polygon_area_perimeter(lons, lats)[0]
+        previous = chain[-1:]
+    return abs(total)

@@ -16,34 +16,43 @@ STRtree of the new pieces (and one id from ``_border_ids``), yields the links. U
 the links (a region can zigzag across a border several times, and two open regions can turn out
 to be one). A group with a new piece that touches the new strip's bottom edge stays open: its new
 pieces are spilled and its records joined. Every other group, and every open region that no new
-piece continues, has ended: its pieces are read back and assembled into one polygon, once, by an
-overlay union of their shells (``_assemble``), one region at a time.
+piece continues, has ended: its pieces are read back and assembled into one polygon, once
+(``_assemble``), one region at a time.
 
 So between strips memory holds two rows of border state (``16 x width`` bytes), the records, and
-no vertices. A region is assembled whole only when it ends, which its output as one polygon
-needs: the assembly peaks at about 200 bytes per vertex of that one region (measured: +70 MiB for
-a 395,000-vertex forest region with 6,756 holes cut into 436 pieces, 3.6 s), on top of the
-region's WKB, which is written as one feature.
+no vertices. When a region ends it is assembled once: a small one in memory by an overlay union
+of its pieces' shells (``_merge_pieces``); one whose pieces hold ``STREAM_BYTES`` of WKB or more
+out of core (``arcs``): its rings are linked from arcs of its pieces' shells, which stay in the
+spill file until the polygon is written, streamed into its GeoPackage blob (``LargeRegion``).
 """
 
 from __future__ import annotations
 
-import itertools
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 import shapely
 
+from s5geo.vector.arcs import RingAssembly, assemble
 from s5geo.vector.spill import PieceStore
+from s5geo.vector.validity import GDAL_POLYGONS_VALID
 
 _EMPTY_GEOMS = np.empty(0, dtype=object)
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _NO_RECORDS = np.empty((0, 2), dtype=np.int64)
-# Regions whose spilled pieces hold more WKB than this are assembled a chunk at a time, with
-# their holes as plain coordinates; shells with more vertices than this are unioned as a coverage.
-LARGE_BYTES = 2**20
-COVERAGE_VERTICES = 200_000
+# Regions whose pieces hold this much WKB or more (16 bytes per vertex) are assembled out of core
+# (``arcs``): 4 MiB is about 260,000 vertices, which the overlay assembles with about 50 MiB.
+STREAM_BYTES = 4 * 2**20
+
+
+@dataclass(frozen=True)
+class LargeRegion:
+    """A region assembled out of core (``arcs.RingAssembly``) and its class id."""
+
+    assembly: RingAssembly
+    class_id: int
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,7 @@ class SeamMerger:
         self._last = False
         self._held: list[np.ndarray] = []
         self._held_classes: list[np.ndarray] = []
+        self._tops: list[int] = []  # first row of every strip so far
 
     def start_strip(self, strip: np.ndarray, top: int, last: bool) -> None:
         """Begin the strip of class rows ``strip``, whose first row is raster row ``top``.
@@ -91,6 +101,7 @@ class SeamMerger:
         ``last``: it is the raster's last strip, so nothing stays open after it.
         """
         self._strip, self._top, self._last = strip, top, last
+        self._tops.append(top)
         self._bottom = top + strip.shape[0]
 
     def add(self, polygons: np.ndarray, classes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -105,11 +116,12 @@ class SeamMerger:
         self._held_classes.append(classes[held])
         return polygons[~held], classes[~held]
 
-    def end_strip(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def end_strip(self) -> Iterator[tuple[np.ndarray, np.ndarray] | LargeRegion]:
         """Link the strip's border polygons across its top; yield the polygons now finished.
 
-        Yields the border polygons that end here together, then each region that ended in one
-        piece; consume it whole before the next ``start_strip``.
+        Yields the border polygons that end here together (polygons, classes), then each region
+        that ended, one at a time: as one polygon, or as a ``LargeRegion`` when it is large;
+        consume it whole before the next ``start_strip``.
         """
         polygons = np.concatenate([_EMPTY_GEOMS, *self._held])
         classes = np.concatenate([_EMPTY_IDS, *self._held_classes])
@@ -166,7 +178,11 @@ class SeamMerger:
         yield polygons[finished], classes[finished]
         # One region at a time, and no reference to it kept here while the caller writes it.
         for (records, new, _), class_id in zip(ended_records, ended_class, strict=True):
-            yield _assemble(self._store, records, polygons[new]), np.array([class_id])
+            assembled = _assemble(self._store, records, polygons[new], self._tops)
+            if isinstance(assembled, RingAssembly):
+                yield LargeRegion(assembled, class_id)
+            else:
+                yield assembled, np.array([class_id])
 
     def retained(self) -> Retained:
         """What is kept between strips: call after ``end_strip`` was consumed."""
@@ -220,57 +236,41 @@ class SeamMerger:
         self._border, self._border_ids = row.copy(), ids
 
 
-def _assemble(store: PieceStore, records: np.ndarray, new: np.ndarray) -> np.ndarray:
+def _assemble(
+    store: PieceStore, records: np.ndarray, new: np.ndarray, tops: list[int]
+) -> np.ndarray | RingAssembly:
     """The polygon (a 1-element array) of a region that ended: its spilled pieces and ``new``.
+
+    Pieces holding ``STREAM_BYTES`` of WKB or more are assembled out of core (``arcs``; ``new``
+    is spilled first) unless GDAL is older than 3.7, whose polygons ``arcs`` cannot rely on.
+    """
+    if len(records) + len(new) == 1:
+        return store.get(records) if len(records) else new
+    size = int(records[:, 1].sum()) + 16 * int(shapely.get_num_coordinates(new).sum())
+    if size < STREAM_BYTES or not GDAL_POLYGONS_VALID:
+        return np.array([_merge_pieces(np.concatenate((store.get(records), new)))])
+    if len(new):
+        records = np.concatenate((records, store.put(new)))
+    assembly = assemble(store, records, tops)
+    if assembly is not None:
+        return assembly
+    warnings.warn(  # not expected: arcs checks what GDAL's polygons guarantee
+        "a large region's pieces are not as expected: assembled in memory", stacklevel=2
+    )
+    return np.array([_merge_pieces(store.get(records))])
+
+
+def _merge_pieces(pieces: np.ndarray) -> shapely.Geometry:
+    """The union of one region's pieces, all in memory: an overlay union of their shells.
 
     The pieces meet along strip borders. Only their shells are unioned: a hole of a piece never
     reaches a strip border (a pixel next to the border is connected to the other strip, so it
     cannot be enclosed) and nothing of another piece covers it, so every hole survives the union
-    as it is. Regions with more than ``LARGE_BYTES`` of spilled pieces are read back a chunk at a
-    time, so their pieces are never all in memory as geometries, and their holes are carried over
-    as plain coordinates (16 bytes per vertex); smaller ones go the shorter way of
-    ``_merge_pieces``. Shells are unioned by an overlay, or as a coverage when they are large
-    (``_shell_union``). The result is valid when the pieces are: the shells' union is checked
-    (cheap, no holes), and each hole lies inside it, apart from the other holes.
+    as it is. The result is valid when the pieces are: the shells' union is checked (cheap, no
+    holes), and each hole lies inside it, apart from the other holes.
     """
-    if len(records) + len(new) == 1:
-        return store.get(records) if len(records) else new
-    if int(records[:, 1].sum()) < LARGE_BYTES:  # most regions: a few small pieces
-        return np.array([_merge_pieces(np.concatenate((store.get(records), new)))])
-    shells: list[np.ndarray] = []
-    hole_coords: list[np.ndarray] = []
-    hole_sizes: list[np.ndarray] = []
-    for pieces in itertools.chain(store.chunks(records), [new]):
-        if not len(pieces):
-            continue
-        shells.append(shapely.polygons(shapely.get_exterior_ring(pieces)))
-        _, coords, (ring_offsets, geom_offsets) = shapely.to_ragged_array(pieces)
-        ring_sizes = np.diff(ring_offsets)
-        is_hole = np.ones(len(ring_sizes), dtype=bool)
-        is_hole[geom_offsets[:-1]] = False  # the first ring of each piece is its shell
-        hole_coords.append(coords[np.repeat(is_hole, ring_sizes)])
-        hole_sizes.append(ring_sizes[is_hole])
-        del pieces, coords
-    union = _shell_union(np.concatenate(shells))
-    del shells
-    if union is None:  # not expected: the pieces meet along edges, so the union is exact
-        return np.array([shapely.union_all(np.concatenate((store.get(records), new)))])
-    _, union_coords, (union_rings, _) = shapely.to_ragged_array(np.array([union]))
-    del union
-    sizes = np.concatenate((np.diff(union_rings), *hole_sizes))
-    coords = np.concatenate((union_coords, *hole_coords))
-    del union_coords, hole_coords
-    ring_offsets = np.concatenate(([0], np.cumsum(sizes)))
-    polygon_offsets = np.array([0, len(sizes)])
-    return shapely.from_ragged_array(
-        shapely.GeometryType.POLYGON, coords, (ring_offsets, polygon_offsets)
-    )
-
-
-def _merge_pieces(pieces: np.ndarray) -> shapely.Geometry:
-    """``_assemble`` for a small region, its pieces all in memory: fewer steps, same result."""
-    union = _shell_union(shapely.polygons(shapely.get_exterior_ring(pieces)))
-    if union is None:  # not expected: the pieces meet along edges, so the union is exact
+    union = shapely.union_all(shapely.polygons(shapely.get_exterior_ring(pieces)))
+    if not _valid_polygon(union):  # not expected: the pieces meet along edges
         return shapely.union_all(pieces)
     rings, owner = shapely.get_rings(pieces, return_index=True)
     is_hole = np.ones(len(rings), dtype=bool)
@@ -279,74 +279,10 @@ def _merge_pieces(pieces: np.ndarray) -> shapely.Geometry:
     return shapely.polygons(shapely.get_exterior_ring(union), holes=holes)
 
 
-def _shell_union(shells: np.ndarray) -> shapely.Geometry | None:
-    """The union of the shells of one region's pieces as one valid Polygon (None if it is not).
-
-    Up to ``COVERAGE_VERTICES`` vertices by an overlay (``union_all``). Above, as a coverage
-    (``coverage_union``: shared edges are dropped by matching segments, no overlay), which
-    needs the shared edges to have the same vertices (``_shared_vertices``): measured on a
-    12-million-vertex region whose shells have 4.2 million, 17 s against 50 s for the overlay,
-    with less memory. The shells do not overlap: two pieces of a region in one strip are apart,
-    and a piece cannot lie in another's hole, where it could not reach a strip border.
-    """
-    union = None
-    if shapely.get_num_coordinates(shells).sum() > COVERAGE_VERTICES:
-        try:
-            union = shapely.coverage_union_all(_shared_vertices(shells))
-        except shapely.errors.GEOSException:
-            union = None
-        if union is not None and not _valid_polygon(union):
-            union = None  # pieces touching at a corner can pinch a ring: the overlay handles it
-    if union is None:
-        union = shapely.union_all(shells)
-    return union if _valid_polygon(union) else None
-
-
 def _valid_polygon(geometry: shapely.Geometry) -> bool:
     return bool(
         shapely.get_type_id(geometry) == shapely.GeometryType.POLYGON and shapely.is_valid(geometry)
     )
-
-
-def _shared_vertices(shells: np.ndarray) -> np.ndarray:
-    """Shells with a vertex wherever another shell has one on the strip line its edge runs on.
-
-    Shells meet only on strip lines, along their top or bottom lines (pixel coordinates, exact
-    integers). GDAL puts vertices only at corners, so an edge facing two pieces across the line
-    has none where they meet; this inserts them, in the edge's direction.
-    """
-    kind, coords, (vertex_offsets, polygon_offsets) = shapely.to_ragged_array(shells)
-    owner = np.repeat(np.arange(len(shells)), np.diff(vertex_offsets))  # one ring per shell
-    bounds = shapely.bounds(shells)
-    x, y = coords[:, 0], coords[:, 1]
-    on_line = (y == bounds[owner, 1]) | (y == bounds[owner, 3])
-    width = int(x.max()) + 2
-    key = (y * width + x).astype(np.int64)  # orders vertices by line, then column
-    line_keys = np.unique(key[on_line])
-    ring_end = np.zeros(len(coords), dtype=bool)
-    ring_end[vertex_offsets[1:] - 1] = True  # a ring's closing vertex starts no edge
-    follower = np.minimum(np.arange(len(coords)) + 1, len(coords) - 1)
-    starts = np.flatnonzero(on_line & ~ring_end & on_line[follower] & (y == y[follower]))
-    begin, end = key[starts], key[starts + 1]
-    first = np.searchsorted(line_keys, np.minimum(begin, end), side="right")
-    count = np.searchsorted(line_keys, np.maximum(begin, end), side="left") - first
-    if not count.any():
-        return shells
-    extra = np.zeros(len(coords), dtype=np.int64)
-    extra[starts] = count
-    position = np.cumsum(1 + extra) - (1 + extra)  # where each old vertex goes
-    out = np.empty((len(coords) + int(count.sum()), 2))
-    out[position] = coords
-    edge = np.repeat(np.arange(len(starts)), count)
-    step = np.arange(len(edge)) - np.repeat(np.cumsum(count) - count, count)
-    ascending = (end >= begin)[edge]
-    inserted = line_keys[
-        np.where(ascending, first[edge] + step, first[edge] + count[edge] - 1 - step)
-    ]
-    out[position[starts][edge] + 1 + step] = np.column_stack((inserted % width, inserted // width))
-    ring_sizes = np.add.reduceat(1 + extra, vertex_offsets[:-1])
-    offsets = np.concatenate(([0], np.cumsum(ring_sizes)))
-    return shapely.from_ragged_array(kind, out, (offsets, polygon_offsets))
 
 
 def _containing(polygons: np.ndarray, points: np.ndarray) -> np.ndarray:

@@ -10,8 +10,21 @@ GeoPackage (``s5geo.io.gpkg``). Last, the QGIS style goes into the GeoPackage.
 
 Memory holds one strip with GDAL's polygons of it, one chunk of them as shapely polygons, two
 border rows of state and one batch; the pieces of regions that continue below a strip wait in an
-anonymous temporary file in the output's folder (``spill``) until the region ends, and the
-largest region is assembled whole once, when it ends. Never the whole raster or all polygons.
+anonymous temporary file in the output's folder (``spill``) until the region ends. A region is
+assembled once, when it ends: in memory when it is small, out of core when it is large
+(``merge.STREAM_BYTES``, ``arcs``). A large region is written as one feature whose geometry is
+streamed from the spill file into its GeoPackage blob (``streamed``, ``s5geo.io.gpkg``), its
+area summed without holding its coordinates (``area``). Never the whole raster, all polygons or
+a large region's coordinates.
+
+Simplification (``simplify_m``) leaves large regions as they are, with their exact pixel edges.
+Every edge of such a region is shared with another polygon, or lies on nodata or the raster's
+edge, and a shared edge can only be simplified together with the polygon on its other side
+(``simplify``: batches keep their outer boundary, which is what keeps neighbours in different
+batches without gaps or overlaps). The polygons around a large region are in other batches, so
+its edges are on their batch's outer boundary, and its own batch would be the region alone;
+keeping them exact keeps the layer a coverage. Simplifying them would need the whole
+neighbourhood of the region in one coverage, which is what out-of-core assembly avoids.
 """
 
 from __future__ import annotations
@@ -32,11 +45,12 @@ from s5geo.errors import UserError
 from s5geo.io.gpkg import PolygonBatch, write_default_style, write_polygon_layer
 from s5geo.io.qgis_style import vector_qml
 from s5geo.vector.area import GroundMetrics
-from s5geo.vector.merge import SeamMerger
+from s5geo.vector.merge import LargeRegion, SeamMerger
 from s5geo.vector.shapes import strip_polygons, to_world
 from s5geo.vector.sieve import read_strip, sieve_threshold
 from s5geo.vector.simplify import simplify_coverage, split_at_pixel_corners
 from s5geo.vector.spill import PieceStore
+from s5geo.vector.streamed import StreamedPolygon
 from s5geo.vector.validity import needs_check, valid_polygons
 
 NODATA = 255  # the class rasters' nodata value, used when a raster declares none
@@ -86,7 +100,8 @@ def polygonize_raster(
     ``min_area_m2``: regions smaller than this are merged into a neighbour first, like gdal_sieve
     (``s5geo.vector.sieve`` gives the rule and its limits). ``simplify_m``: topology-preserving
     simplification tolerance in metres (``s5geo.vector.simplify``); neighbours keep shared edges,
-    and edges between polygons written in different batches, or against nodata, stay unsimplified.
+    and edges between polygons written in different batches, or against nodata, stay unsimplified,
+    as do large regions (module docstring).
     ``area_m2`` is the area of the polygon written, so after simplification a region just above
     the minimum area can come out slightly below it.
     ``block_rows``: rows per strip at most (fewer on rasters wider than ``STRIP_PIXELS`` / rows),
@@ -129,8 +144,9 @@ def _polygon_batches(
     simplify_m: float,
     block_rows: int,
     progress: Callable[[int, int], None] | None,
-) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Finished polygons (CRS coordinates) and their classes, in batches (``_Queue``)."""
+) -> Iterator[tuple[np.ndarray, np.ndarray] | LargeRegion]:
+    """Finished polygons (CRS coordinates) and their classes, in batches (``_Queue``), and each
+    large region on its own, in the order they were finished."""
     nodata = NODATA if dataset.nodata is None else int(dataset.nodata)
     height, width = dataset.height, dataset.width
     tolerance = metrics.metres_to_crs(simplify_m, height / 2, width / 2) if simplify_m else 0.0
@@ -147,6 +163,11 @@ def _polygon_batches(
             merger.end_strip(),
         )
         for chunk in finished:
+            if isinstance(chunk, LargeRegion):
+                while len(queue):  # keep the order in which polygons were finished
+                    yield _finish(*queue.take(), metrics.transform, tolerance)
+                yield chunk
+                continue
             queue.put(*chunk)
             del chunk  # a large region is then referenced by the queue alone, until written
             while queue.full():
@@ -257,9 +278,17 @@ class _Tally:
         self.n_polygons = 0
         self.area_m2_by_class: dict[int, float] = {}
 
-    def count(self, batch: tuple[np.ndarray, np.ndarray]) -> PolygonBatch:
-        polygons, classes = batch
-        areas = self.metrics.areas_m2(polygons)
+    def count(self, batch: tuple[np.ndarray, np.ndarray] | LargeRegion) -> PolygonBatch:
+        if isinstance(batch, LargeRegion):
+            streamed = StreamedPolygon(batch.assembly, self.metrics.transform)
+            polygons = np.empty(1, dtype=object)
+            polygons[0] = streamed
+            classes = np.array([batch.class_id])
+            pixel_area = batch.assembly.pixel_area
+            areas = np.array([self.metrics.large_area_m2(pixel_area, streamed.world_parts())])
+        else:
+            polygons, classes = batch
+            areas = self.metrics.areas_m2(polygons)
         names = {c: self.class_names.get(c, f"class {c}") for c in np.unique(classes).tolist()}
         self.n_polygons += len(polygons)
         for class_id, area in zip(classes.tolist(), areas.tolist(), strict=True):

@@ -54,6 +54,16 @@ def to_world(polygons: np.ndarray, transform: Affine) -> np.ndarray:
     if not len(polygons):
         return polygons
     kind, coords, offsets = shapely.to_ragged_array(polygons)
+    affine_in_place(coords, transform)
+    return shapely.from_ragged_array(kind, coords, offsets)
+
+
+def affine_in_place(coords: np.ndarray, transform: Affine) -> None:
+    """Move (n, 2) float64 pixel coordinates to the CRS in place.
+
+    The same operations in the same order wherever coordinates are moved (``to_world`` and the
+    streamed rings of large regions), so a vertex gets the same world coordinates either way.
+    """
     a, b, c, d, e, f = transform[:6]
     x, y = coords[:, 0], coords[:, 1]
     world_y = d * x
@@ -63,8 +73,6 @@ def to_world(polygons: np.ndarray, transform: Affine) -> np.ndarray:
     x += b * y
     x += c
     y[:] = world_y
-    del world_y
-    return shapely.from_ragged_array(kind, coords, offsets)
 
 
 def _to_shapely(features: list[tuple[dict[str, Any], float]]) -> tuple[np.ndarray, np.ndarray]:

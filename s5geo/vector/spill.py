@@ -46,18 +46,25 @@ class PieceStore:
         """The polygons behind ``records`` (as returned by ``put``), in the same order."""
         return np.concatenate([_EMPTY, *self.chunks(records)])
 
-    def chunks(self, records: np.ndarray) -> Iterator[np.ndarray]:
-        """The polygons behind ``records``, in order, about ``READ_BYTES`` of WKB at a time.
+    def read(self, offset: int, size: int) -> bytes:
+        """``size`` bytes of the file from ``offset`` (``arcs`` reads rings of pieces this way)."""
+        self._file.seek(offset)
+        return self._file.read(size)
+
+    def chunks(self, records: np.ndarray, chunk_bytes: int | None = None) -> Iterator[np.ndarray]:
+        """The polygons behind ``records``, in order, about ``chunk_bytes`` (default
+        ``READ_BYTES``) of WKB at a time.
 
         So the pieces of a large region can be handled without all being in memory at once.
         """
+        chunk_bytes = READ_BYTES if chunk_bytes is None else chunk_bytes
         blobs: list[bytes] = []
         size = 0
         for offset, length in records.tolist():
             self._file.seek(offset)
             blobs.append(self._file.read(length))
             size += length
-            if size >= READ_BYTES:
+            if size >= chunk_bytes:
                 yield shapely.from_wkb(np.array(blobs, dtype=object))
                 blobs, size = [], 0
         if blobs:

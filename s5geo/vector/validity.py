@@ -3,11 +3,16 @@
 Polygons straight from GDAL's polygonizer are valid with 4-connectivity since GDAL 3.7 (its
 two-arm chains edge tracer; GDAL issue 7369 notes that only 8-connectivity can produce invalid
 rings); older GDALs, as bundled with older rasterio wheels, could emit self-touching rings. The
-seam merge keeps validity (``merge._assemble`` checks its overlay and adds only holes that
-were valid before). All these polygons are rectilinear, and an axis-aligned transform moves each
-coordinate by a strictly monotonic map, which keeps every order relation between axis-parallel
-segments, hence validity. So polygons need checking only after coverage simplification, with a
-rotated or sheared transform, or with an old GDAL; then invalid ones are repaired.
+seam merge keeps validity: ``merge._merge_pieces`` checks its overlay and adds only holes that
+were valid before, and ``arcs`` links rings that are valid by construction (its tests compare
+them with shapely's union on many random rasters). All these polygons are rectilinear, and an
+axis-aligned transform moves each coordinate by a strictly monotonic map, which keeps every
+order relation between axis-parallel segments, hence validity. So polygons need checking only
+after coverage simplification, with a rotated or sheared transform, or with an old GDAL; then
+invalid ones are repaired. Large regions (``merge.LargeRegion``) are never in memory and cannot
+be checked: they are not simplified, not assembled out of core with an old GDAL, and a rotated
+or sheared transform maps them by the same affine arithmetic as the others, which keeps their
+rings apart unless two of their vertices are closer than the rounding of their coordinates.
 """
 
 from __future__ import annotations

@@ -100,3 +100,136 @@ def test_default_style_is_stored_as_qgis_stores_it(tmp_path: Path) -> None:
         ).fetchall()
     assert rows == [("", "", "cover", "geom", "cover", "<qgis>second</qgis>", 1, "mine", 1)]
     assert contents == [("attributes",)]
+
+
+class Streamed:
+    """A StreamedGeometry over a shapely polygon, written a few bytes at a time."""
+
+    def __init__(self, polygon: shapely.Polygon, fail: bool = False) -> None:
+        self.polygon = polygon
+        self.fail = fail
+
+    @property
+    def wkb_size(self) -> int:
+        return len(shapely.to_wkb(self.polygon, byte_order=1))
+
+    def write_wkb(self, write):  # type: ignore[no-untyped-def]
+        wkb = shapely.to_wkb(self.polygon, byte_order=1)
+        for start in range(0, len(wkb), 7):
+            if self.fail and start > 20:
+                raise RuntimeError("streaming failed")
+            write(wkb[start : start + 7])
+        return self.polygon.bounds
+
+
+def mixed_batches(streamed_every: int) -> tuple[list[PolygonBatch], list[shapely.Polygon]]:
+    """Batches of boxes where every ``streamed_every``-th polygon is a streamed one (a larger
+    polygon with a hole), and all polygons in the order written."""
+    out, everything = [], []
+    for b in range(3):
+        geoms = np.empty(50, dtype=object)
+        for i in range(50):
+            n = b * 50 + i
+            if n % streamed_every == 0:
+                polygon = shapely.Polygon(
+                    [(n, -10), (n + 5, -10), (n + 5, -2), (n, -2)],
+                    [[(n + 1, -9), (n + 2, -9), (n + 2, -8), (n + 1, -8)]],
+                )
+                geoms[i] = Streamed(polygon)
+            else:
+                polygon = shapely.box(n, 0.0, n + 1.0, 1.0)
+                geoms[i] = polygon
+            everything.append(polygon)
+        ids = np.arange(b * 50, b * 50 + 50) % 4
+        names = np.array([f"c{v}" for v in ids], dtype=object)
+        areas = np.array([p.area for p in everything[-50:]])
+        out.append(PolygonBatch(geoms, ids.astype(np.int32), names, areas))
+    return out, everything
+
+
+def test_streamed_geometries_fill_their_rows_in_order(tmp_path: Path) -> None:
+    """Streamed features keep their place (fid), attributes, R-tree entry and the layer extent;
+    the file stays a GeoPackage GDAL reads and appends to, its triggers as GDAL made them."""
+    plain = tmp_path / "plain.gpkg"
+    path = tmp_path / "streamed.gpkg"
+    write_polygon_layer(plain, "landcover", WKT, batches(1, 5))
+    written, everything = mixed_batches(streamed_every=7)
+    write_polygon_layer(path, "landcover", WKT, written)
+
+    info = pyogrio.read_info(path, layer="landcover")
+    assert info["features"] == 150
+    assert info["fields"].tolist() == ["class_id", "class_name", "area_m2"]
+    _, fids, wkb, (class_id, _, area) = pyogrio.raw.read(path, layer="landcover", return_fids=True)
+    assert fids.tolist() == list(range(1, 151))
+    geoms = shapely.from_wkb(wkb)
+    assert shapely.equals_exact(geoms, np.array(everything, dtype=object), tolerance=0).all()
+    assert shapely.is_valid(geoms).all()
+    assert class_id.tolist() == (np.arange(150) % 4).tolist()
+    assert np.array_equal(area, shapely.area(geoms))
+    # The spatial index finds a streamed feature (fid 1: n = 0) and nothing else there.
+    _, found, _, _ = pyogrio.raw.read(
+        path, layer="landcover", bbox=(0.5, -9.5, 0.6, -9.4), return_fids=True
+    )
+    assert found.tolist() == [1]
+    with sqlite3.connect(path) as con:
+        extent = con.execute(
+            "SELECT min_x, min_y, max_x, max_y FROM gpkg_contents WHERE table_name = 'landcover'"
+        ).fetchone()
+        assert extent == (0.0, -10.0, 152.0, 1.0)  # n = 147 is streamed: x up to 152
+        assert con.execute("SELECT count(*) FROM rtree_landcover_geom").fetchone() == (150,)
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        columns = [row[1] for row in con.execute("PRAGMA table_info(landcover)")]
+        assert columns == ["fid", "class_id", "class_name", "area_m2", "geom"]
+        triggers = con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+        ).fetchall()
+    with sqlite3.connect(plain) as con:
+        assert (
+            triggers
+            == con.execute(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+            ).fetchall()
+        )
+    # GDAL appends through the re-created triggers: the R-tree gets the new feature.
+    extra = shapely.to_wkb(np.array([shapely.box(500, 500, 501, 501)]))
+    pyogrio.raw.write(
+        path,
+        extra,
+        [np.array([1], dtype=np.int32), np.array(["c1"], dtype=object), np.array([1.0])],
+        ["class_id", "class_name", "area_m2"],
+        layer="landcover",
+        driver="GPKG",
+        geometry_type="Polygon",
+        crs=WKT,
+        append=True,
+    )
+    _, found, _, _ = pyogrio.raw.read(
+        path, layer="landcover", bbox=(500.2, 500.2, 500.3, 500.3), return_fids=True
+    )
+    assert found.tolist() == [151]
+
+
+def test_a_layer_of_streamed_geometries_only(tmp_path: Path) -> None:
+    polygon = shapely.Polygon([(0, 0), (4, 0), (4, 3), (0, 3)], [[(1, 1), (2, 1), (2, 2), (1, 2)]])
+    geoms = np.empty(1, dtype=object)
+    geoms[0] = Streamed(polygon)
+    batch = PolygonBatch(geoms, np.array([3], dtype=np.int32), np.array(["x"], dtype=object),
+                         np.array([polygon.area]))  # fmt: skip
+    write_polygon_layer(tmp_path / "one.gpkg", "landcover", WKT, [batch])
+    _, _, wkb, _ = pyogrio.raw.read(tmp_path / "one.gpkg", layer="landcover")
+    assert shapely.equals_exact(shapely.from_wkb(wkb[0]), polygon, tolerance=0)
+    info = pyogrio.read_info(tmp_path / "one.gpkg", layer="landcover", force_total_bounds=True)
+    assert tuple(info["total_bounds"]) == polygon.bounds
+
+
+def test_a_failure_while_streaming_propagates_and_leaves_gdals_file(tmp_path: Path) -> None:
+    geoms = np.empty(2, dtype=object)
+    geoms[0] = shapely.box(0, 0, 1, 1)
+    geoms[1] = Streamed(shapely.box(2, 0, 5, 3), fail=True)
+    batch = PolygonBatch(geoms, np.array([1, 2], dtype=np.int32),
+                         np.array(["a", "b"], dtype=object), np.array([1.0, 9.0]))  # fmt: skip
+    with pytest.raises(RuntimeError, match="streaming failed"):
+        write_polygon_layer(tmp_path / "failed.gpkg", "landcover", WKT, [batch])
+    with sqlite3.connect(tmp_path / "failed.gpkg") as con:  # rolled back: as GDAL wrote it
+        assert con.execute("SELECT count(*) FROM landcover WHERE geom IS NULL").fetchone() == (1,)
+        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -18,6 +18,7 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 
+import s5geo.vector.area as area_module
 import s5geo.vector.merge as merge_module
 import s5geo.vector.polygonize as polygonize_module
 import s5geo.vector.spill as spill_module
@@ -457,22 +458,106 @@ def test_spilled_pieces_leave_no_file(tmp_path: Path) -> None:
 def test_large_region_path_gives_the_same_polygons(
     tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every region assembled the way large ones are (pieces read back a few at a time, holes as
-    coordinates, shells unioned as a coverage after matching their vertices on strip lines): the
-    same polygons as without strips, valid, exact class areas."""
+    """Every region crossing a strip border assembled out of core and streamed into the
+    GeoPackage (pieces read back a few at a time): the same polygons, in the same order, with
+    the same attributes as without strips; valid; exact class areas."""
     classes = fragmented(rng, 203, 181)
     classes[150:200, 20:160] = 4  # a large region with holes, crossing several strips
     classes[160:190:4, 30:150:6] = 2
     raster = write_classes(tmp_path / "classes.tif", classes)
+    polygonize(raster, tmp_path / "memory.gpkg", block_rows=7)
     polygonize(raster, tmp_path / "whole.gpkg", block_rows=1000)
-    monkeypatch.setattr(merge_module, "LARGE_BYTES", 0)
-    monkeypatch.setattr(merge_module, "COVERAGE_VERTICES", 0)
+    monkeypatch.setattr(merge_module, "STREAM_BYTES", 0)
     monkeypatch.setattr(spill_module, "READ_BYTES", 200)
     polygonize(raster, tmp_path / "strips.gpkg", block_rows=7)
-    geoms, ids, _, areas = read_layer(tmp_path / "strips.gpkg")
+    geoms, ids, names, areas = read_layer(tmp_path / "strips.gpkg")
     whole_geoms, whole_ids, _, _ = read_layer(tmp_path / "whole.gpkg")
     assert canonical(geoms, ids) == canonical(whole_geoms, whole_ids)
     assert shapely.is_valid(geoms).all()
     for class_id in range(5):
         expected = float((classes == class_id).sum() * 4.0)
         assert areas[ids == class_id].sum() == pytest.approx(expected, rel=1e-12)
+    assert np.allclose(areas, shapely.area(geoms), rtol=1e-12)
+    memory_geoms, memory_ids, memory_names, memory_areas = read_layer(tmp_path / "memory.gpkg")
+    assert ids.tolist() == memory_ids.tolist()  # features in the order they were finished
+    assert names.tolist() == memory_names.tolist()
+    assert np.allclose(areas, memory_areas, rtol=1e-12)
+    assert shapely.equals(geoms, memory_geoms).all()
+
+
+def test_large_regions_in_a_geographic_crs_get_their_geodesic_area(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamed regions' geodesic areas, summed a window at a time, equal pyproj's area of the
+    polygon read back."""
+    classes = fragmented(rng, 90, 70)
+    classes[10:80, 5:65] = np.where(classes[10:80, 5:65] == 0, 0, 3)  # a large region, holes
+    transform = Affine(0.0005, 0.0, 10.0, 0.0, -0.0005, 60.0)
+    raster = write_classes(tmp_path / "wgs84.tif", classes, CRS.from_epsg(4326), transform)
+    monkeypatch.setattr(merge_module, "STREAM_BYTES", 0)
+    monkeypatch.setattr(area_module, "GEODESIC_POINTS", 5)  # many windows per ring
+    result = polygonize(raster, tmp_path / "wgs84.gpkg", block_rows=8)
+    geoms, ids, _, areas = read_layer(tmp_path / "wgs84.gpkg")
+    geod = pyproj.Geod(ellps="WGS84")
+    expected = [abs(geod.geometry_area_perimeter(shapely.orient_polygons(g))[0]) for g in geoms]
+    assert areas == pytest.approx(expected, rel=1e-9)
+    assert shapely.is_valid(geoms).all()
+    assert result.total_area_m2 == pytest.approx(areas.sum())
+    assert shapely.get_num_interior_rings(geoms[ids == 3]).max() > 10
+
+
+def test_simplify_leaves_large_regions_exact_and_the_layer_a_coverage(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --simplify, streamed regions keep their pixel edges (their neighbours' edges facing
+    them are on batch boundaries, also kept): no gaps, no overlaps, all valid, and the other
+    polygons are still simplified."""
+    classes = fragmented(rng, 160, 150)
+    raster = write_classes(tmp_path / "classes.tif", classes)
+    plain = polygonize(raster, tmp_path / "plain.gpkg", block_rows=32)
+    monkeypatch.setattr(merge_module, "STREAM_BYTES", 2_000)
+    streamed: list[bool] = []  # per feature, in the order written
+    real_count = polygonize_module._Tally.count
+
+    def count(self, batch):  # type: ignore[no-untyped-def]
+        written = real_count(self, batch)
+        streamed.extend([isinstance(batch, merge_module.LargeRegion)] * len(written.class_id))
+        return written
+
+    monkeypatch.setattr(polygonize_module._Tally, "count", count)
+    simple = polygonize(raster, tmp_path / "simple.gpkg", block_rows=32, simplify_m=5.0)
+    geoms, ids, _, areas = read_layer(tmp_path / "simple.gpkg")
+    plain_geoms, plain_ids, _, _ = read_layer(tmp_path / "plain.gpkg")
+    assert simple.n_polygons == plain.n_polygons
+    assert ids.tolist() == plain_ids.tolist()  # the same order: features correspond
+    assert shapely.is_valid(geoms).all()
+    valid_area = (classes != 255).sum() * 4.0
+    union = shapely.union_all(geoms)
+    assert union.area == pytest.approx(valid_area, rel=1e-9)  # no gaps
+    assert areas.sum() == pytest.approx(union.area, rel=1e-9)  # no overlaps
+    large = np.array(streamed)
+    assert 0 < large.sum() < len(geoms) / 10
+    assert shapely.equals(geoms[large], plain_geoms[large]).all()  # exact pixel edges
+    # The others are simplified, except their edges facing a streamed region: fewer vertices.
+    assert (
+        shapely.get_num_coordinates(geoms[~large]).sum()
+        < 0.95 * shapely.get_num_coordinates(plain_geoms[~large]).sum()
+    )
+
+
+def test_large_regions_with_a_rotated_transform(
+    tmp_path: Path, rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rotated grid: streamed regions are moved by the same affine map as the others, stay
+    valid, and tile the raster's footprint."""
+    classes = fragmented(rng, 80, 60)
+    transform = (
+        Affine.translation(500000.0, 5000000.0) * Affine.rotation(20.0) * Affine.scale(2.0, -2.0)
+    )
+    raster = write_classes(tmp_path / "rotated.tif", classes, transform=transform)
+    monkeypatch.setattr(merge_module, "STREAM_BYTES", 0)
+    polygonize(raster, tmp_path / "rotated.gpkg", block_rows=6)
+    geoms, _, _, areas = read_layer(tmp_path / "rotated.gpkg")
+    assert shapely.is_valid(geoms).all()
+    assert areas.sum() == pytest.approx((classes != 255).sum() * 4.0, rel=1e-9)
+    assert np.allclose(areas, shapely.area(geoms), rtol=1e-9)
