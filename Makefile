@@ -63,7 +63,7 @@ bench: $(VENV)/.dev
 results-s4p: $(VENV)/.dev
 	scripts/dubai_s4p_results.sh
 
-# The bundled default model (docs/DEFAULT_MODEL.md): S4P teacher if missing, KD student, ONNX +
+# The bundled default model (docs/DEFAULT_MODEL.md): S4P teacher if missing, SSKD student, ONNX +
 # INT8, Tile 8 scores, installed as s5geo/resources/default.onnx. Resumable.
 default-model: $(VENV)/.dev
 	scripts/default_model.sh
