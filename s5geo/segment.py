@@ -10,11 +10,14 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from s5geo.errors import Cancelled
 from s5geo.infer import Model, PredictResult, Progress, ProgressFn, load_model, predict_into
 from s5geo.io.atomic import atomic_outputs
-from s5geo.vector import VectorResult, polygonize_raster
+
+if TYPE_CHECKING:
+    from s5geo.vector import VectorResult
 
 # Share of the overall progress bar given to prediction; polygonizing is usually far quicker.
 PREDICT_SHARE = 0.85
@@ -91,6 +94,10 @@ def segment_scene(
                 )
                 if progress(report) is False:
                     raise Cancelled()
+
+            # Imported here: pyogrio loads pandas and geopandas when they are installed (0.4 s of
+            # start-up, docs/BENCHMARKS.md), which a raster-only run does not need.
+            from s5geo.vector import polygonize_raster
 
             info = m.info
             vector = polygonize_raster(

@@ -40,7 +40,7 @@ from s5geo.io.scene import (
     ground_sample_distance_m,
     open_scene,
     read_window,
-    validity_from_data,
+    window_reader,
 )
 from s5geo.modelfile import ModelInfo
 
@@ -149,13 +149,12 @@ def _window_input(
     bands: tuple[int, ...],
     tile: int,
     scale: float,
-    validity: Callable[[Window, np.ndarray], np.ndarray],
+    reader: Callable[[Window], tuple[np.ndarray, np.ndarray]],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
     """(validity on the scene grid, raw model input [C, mh, mw], its validity), or None when the
     window is wholly nodata. With ``scale`` != 1 the input is resampled to the model's GSD."""
     if scale == 1.0:
-        raw = read_window(ds, win, bands)
-        valid = validity(win, raw)
+        raw, valid = reader(win)
         return (valid, raw, valid) if valid.any() else None
     valid = ds.dataset_mask(window=win) > 0
     if not valid.any():
@@ -182,14 +181,14 @@ def _batches(
     gain = (1.0 / (info.input_scale * std))[:, None, None]
     offset = (-np.asarray(info.mean, np.float32) / std)[:, None, None]
     full_weight = blend_weights(plan.size)
-    validity = validity_from_data(ds, bands)
+    reader = window_reader(ds, bands)
     keys: list[tuple[int, int]] = []
     shapes: list[tuple[int, int, int, int]] = []
     weights: list[np.ndarray] = []
     skipped: list[tuple[int, int]] = []
     data = np.zeros((batch_size, len(bands), tile, tile), np.float32)
     for r, c, win in plan.windows():
-        got = _window_input(ds, win, bands, tile, scale, validity)
+        got = _window_input(ds, win, bands, tile, scale, reader)
         if got is None:
             skipped.append((r, c))
             continue
@@ -213,15 +212,27 @@ def _batches(
         yield _Batch(keys, shapes, weights, data[: len(keys)].copy(), skipped)
 
 
-def _mark_last(it: Iterator[_Batch]) -> Iterator[tuple[_Batch, bool]]:
+def _mark_last(it: Iterator[_Batch], only_batch: bool) -> Iterator[tuple[_Batch, bool]]:
     """Each batch, in order, with whether it is the last one that has windows to run.
 
     Looks ahead to the next batch with windows; batches of skipped windows only (a nodata collar
-    at the scene's end) are held until then.
+    at the scene's end) are held until then. The first batch with windows is not held: waiting
+    for a second batch to be read would delay the first inference (by 0.2-0.35 s with the S4P
+    teacher, docs/BENCHMARKS.md). It is the last one when the plan holds no more windows than a
+    batch (``only_batch``); otherwise it is taken as not the last, which is wrong only when every
+    later window is nodata, and then only the arena's release after it is missed.
     """
     pending: list[_Batch] = []
+    first = True
     for batch in it:
-        if batch.keys:
+        if batch.keys and first:
+            first = False
+            yield from ((held, False) for held in pending)
+            pending = []
+            if not only_batch:
+                yield batch, False
+                continue
+        elif batch.keys:
             yield from ((held, False) for held in pending)
             pending = []
         pending.append(batch)
@@ -347,7 +358,7 @@ def predict_into(
         lo, hi = progress_span
         batches = _prefetch(_batches(ds, plan, info, tile, scale, batch_size))
         try:
-            for batch, last in _mark_last(batches):
+            for batch, last in _mark_last(batches, only_batch=total <= batch_size):
                 for key in batch.skipped:
                     blender.skip(*key)
                 if batch.keys:

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import rasterio
-from rasterio.enums import MaskFlags, Resampling
+from rasterio.enums import ColorInterp, MaskFlags, Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
@@ -165,22 +165,50 @@ def read_window(
     )
 
 
-def validity_from_data(
+def window_reader(
     ds: rasterio.DatasetReader, bands: tuple[int, ...]
-) -> Callable[[Window, np.ndarray], np.ndarray]:
-    """A function ``(window, raw) -> valid`` giving a window's validity mask.
+) -> Callable[[Window], tuple[np.ndarray, np.ndarray]]:
+    """A function ``window -> (pixels, valid)``: ``bands`` as float32 [C, h, w] and GDAL's dataset
+    mask (rasterio's ``dataset_mask() > 0``) as bool [h, w], in one read of the window.
 
-    GDAL's dataset mask for a nodata value marks a pixel invalid when every band holds nodata.
-    When the model reads every band of such a scene (or the scene has no mask at all), the mask
-    follows from the pixels already read (``raw``), sparing a second read of the window; alpha and
-    mask bands, or models reading a subset of the bands, ask GDAL.
+    Asking GDAL for the mask reads every band of the window again: on the 4-band NAIP scene read
+    by an RGB model that second read cost three times the pixel read itself (docs/BENCHMARKS.md).
+    So the mask comes from the same read wherever GDAL's rule allows:
+
+    - no mask: every pixel is valid;
+    - nodata values: a pixel is invalid when every band holds its own nodata value (a band without
+      one is always valid); bands the model does not read are read along in the same call;
+    - alpha band: read along, valid where alpha > 0 (GDAL's alpha mask is non-zero exactly there);
+    - internal mask band: GDAL's mask, which reads only that band.
     """
     kind = mask_kind(ds)
-    nodata = ds.nodata
     if kind == "none":
-        return lambda window, raw: np.ones(raw.shape[1:], bool)
-    if kind == "nodata" and nodata is not None and sorted(bands) == list(range(1, ds.count + 1)):
-        if np.isnan(nodata):
-            return lambda window, raw: ~np.isnan(raw).all(axis=0)
-        return lambda window, raw: (raw != nodata).any(axis=0)
-    return lambda window, raw: ds.dataset_mask(window=window) > 0
+        return lambda window: (read_window(ds, window, bands), _all_valid(window))
+    if kind == "mask band":
+        return lambda window: (read_window(ds, window, bands), ds.dataset_mask(window=window) > 0)
+    if kind == "alpha":
+        alpha = 1 + list(ds.colorinterp).index(ColorInterp.alpha)
+
+        def with_alpha(window: Window) -> tuple[np.ndarray, np.ndarray]:
+            data = read_window(ds, window, (*bands, alpha))
+            return data[:-1], data[-1] > 0
+
+        return with_alpha
+    every = tuple(range(1, ds.count + 1))
+    nodata = ds.nodatavals
+    if any(v is None for v in nodata):  # a band without nodata: that band keeps every pixel
+        return lambda window: (read_window(ds, window, bands), _all_valid(window))
+    pick = None if bands == every else [b - 1 for b in bands]
+
+    def with_nodata(window: Window) -> tuple[np.ndarray, np.ndarray]:
+        data = read_window(ds, window, every)
+        invalid = np.ones(data.shape[1:], bool)
+        for band, value in zip(data, nodata, strict=True):
+            invalid &= np.isnan(band) if np.isnan(value) else band == value
+        return (data if pick is None else data[pick]), ~invalid
+
+    return with_nodata
+
+
+def _all_valid(window: Window) -> np.ndarray:
+    return np.ones((int(window.height), int(window.width)), bool)

@@ -12,6 +12,7 @@ from rio_cogeo.cogeo import cog_validate
 
 from s5geo.errors import Cancelled, UserError
 from s5geo.infer import load_model, predict_scene
+from s5geo.infer.predict import _Batch, _mark_last
 
 
 def assert_matches_reference(classes: np.ndarray, raw: np.ndarray, scale: float = 255.0) -> None:
@@ -204,3 +205,25 @@ def test_cancel_from_progress_callback_leaves_nothing(make_scene, perpixel_model
                       batch_size=2)  # fmt: skip
     assert _files(outdir) == set()
     assert 0 < seen[-1] < 1 and seen == sorted(seen)
+
+
+def _batch(run: int, skipped: int = 0) -> _Batch:
+    keys = [(0, i) for i in range(run)]
+    skips = [(1, i) for i in range(skipped)]
+    return _Batch(keys, [], [], np.zeros((run, 1, 1, 1), np.float32), skips)
+
+
+@pytest.mark.parametrize(
+    ("batches", "only_batch", "flags"),
+    [
+        ([2, 2, 1], False, [False, False, True]),  # the last batch releases the arena
+        ([0, 2, 2, 0, 0], False, [False, False, True, False, False]),  # nodata collars around
+        ([1], True, [True]),  # a scene of one batch
+        ([0, 1, 0], True, [False, True, False]),
+        ([2, 0], False, [False, False]),  # every later window nodata: the release is missed
+    ],
+)
+def test_the_last_batch_with_windows_is_marked(batches, only_batch, flags) -> None:
+    got = list(_mark_last(iter([_batch(n, 1 - min(n, 1)) for n in batches]), only_batch))
+    assert [len(b.keys) for b, _ in got] == batches  # every batch, in order
+    assert [last for _, last in got] == flags

@@ -4,41 +4,68 @@ import numpy as np
 import pytest
 import rasterio
 from helpers import write_scene
+from rasterio.enums import ColorInterp
 from rasterio.windows import Window
 
 from s5geo.errors import UserError
-from s5geo.io.scene import mask_kind, open_scene, scene_profile, validity_from_data
+from s5geo.io.scene import mask_kind, open_scene, scene_profile, window_reader
 
 
-def test_validity_from_pixels_agrees_with_gdal_dataset_mask(tmp_path: Path, rng) -> None:
+def _agrees_with_gdal(path: Path, bands: tuple[int, ...], win: Window) -> None:
+    """window_reader gives rasterio's pixels and GDAL's dataset mask for ``win``."""
+    with rasterio.open(path) as ds:
+        pixels, valid = window_reader(ds, bands)(win)
+        assert pixels.dtype == np.float32 and valid.dtype == bool
+        np.testing.assert_array_equal(pixels, ds.read(list(bands), window=win, out_dtype="float32"))
+        np.testing.assert_array_equal(valid, ds.dataset_mask(window=win) > 0)
+
+
+@pytest.mark.parametrize("bands", [(1, 2, 3), (1,), (3, 1), (2, 3)])
+def test_nodata_mask_from_one_read_agrees_with_gdal(tmp_path: Path, rng, bands) -> None:
     data = rng.integers(0, 3, size=(3, 60, 70), dtype=np.uint8)  # many zeros in single bands
     data[:, :10] = 0
     path = write_scene(tmp_path / "nd.tif", data, nodata=0)
-    with rasterio.open(path) as ds:
-        win = Window(5, 3, 50, 40)
-        raw = ds.read(window=win, out_dtype="float32")
-        fast = validity_from_data(ds, (1, 2, 3))(win, raw)
-        np.testing.assert_array_equal(fast, ds.dataset_mask(window=win) > 0)
-        subset = validity_from_data(ds, (1,))(win, raw[:1])  # falls back to GDAL
-        np.testing.assert_array_equal(subset, ds.dataset_mask(window=win) > 0)
+    assert rasterio.open(path).nodatavals == (0, 0, 0)
+    _agrees_with_gdal(path, bands, Window(5, 3, 50, 40))
+
+
+def test_nan_nodata_agrees_with_gdal(tmp_path: Path, rng) -> None:
+    data = rng.normal(size=(4, 30, 40)).astype(np.float32)
+    data[rng.random(data.shape) < 0.5] = np.nan  # some pixels NaN in every band
+    data[:, :4] = np.nan
+    path = write_scene(tmp_path / "nan.tif", data, nodata=float("nan"))
+    _agrees_with_gdal(path, (1, 2, 3), Window(0, 0, 40, 30))
+
+
+def test_alpha_and_mask_band_agree_with_gdal(tmp_path: Path, rng) -> None:
+    data = rng.integers(1, 255, size=(4, 40, 50), dtype=np.uint8)
+    data[3] = np.where(rng.random((40, 50)) < 0.3, 0, rng.integers(1, 255, (40, 50)))
+    alpha = write_scene(tmp_path / "alpha.tif", data)
+    with rasterio.open(alpha, "r+") as ds:
+        ds.colorinterp = [ColorInterp.red, ColorInterp.green, ColorInterp.blue, ColorInterp.alpha]
+    with rasterio.open(alpha) as ds:
+        assert mask_kind(ds) == "alpha"
+    _agrees_with_gdal(alpha, (1, 2, 3), Window(3, 2, 40, 30))
+    masked = write_scene(tmp_path / "masked.tif", data[:3])
+    with rasterio.Env(GDAL_TIFF_INTERNAL_MASK=True), rasterio.open(masked, "r+") as ds:
+        ds.write_mask(np.where(data[3] > 0, 255, 0).astype(np.uint8))
+    with rasterio.open(masked) as ds:
+        assert mask_kind(ds) == "mask band"
+    _agrees_with_gdal(masked, (2, 3), Window(3, 2, 40, 30))
 
 
 @pytest.mark.realdata
 def test_landsat_collar_mask(real_data: Path) -> None:
     with rasterio.open(real_data / "landsat" / "RGB.byte.tif") as ds:
         assert mask_kind(ds) == "nodata"
-        raw = ds.read(out_dtype="float32")
-        full = Window(0, 0, ds.width, ds.height)
-        np.testing.assert_array_equal(
-            validity_from_data(ds, (1, 2, 3))(full, raw), ds.dataset_mask() > 0
-        )
+    _agrees_with_gdal(real_data / "landsat" / "RGB.byte.tif", (1, 2, 3), Window(0, 0, 791, 718))
 
 
 def test_mask_kinds(tmp_path: Path, rng) -> None:
     plain = write_scene(tmp_path / "plain.tif", rng.integers(1, 9, (2, 8, 8), dtype=np.uint8))
     with rasterio.open(plain) as ds:
         assert mask_kind(ds) == "none"
-        assert validity_from_data(ds, (1, 2))(Window(0, 0, 8, 8), ds.read()).all()
+    _agrees_with_gdal(plain, (2,), Window(0, 0, 8, 8))
 
 
 def test_profile_and_errors(tmp_path: Path, rng) -> None:
