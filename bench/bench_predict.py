@@ -60,8 +60,15 @@ def bare_loop(scene: str, model: str, batch: int) -> None:
     import onnxruntime as ort
     import rasterio
 
+    from s5geo.infer.blend import class_of_max
     from s5geo.infer.tiling import WindowPlan
     from s5geo.modelfile import info_from_metadata
+
+    def argmax(batch: list[np.ndarray]) -> None:
+        # s5geo's argmax, 1.9x faster than numpy's over the class axis: the baseline stays the
+        # least a tool can do, so the ratio is not flattered by a slower argmax here.
+        for probs in sess.run(None, {"image": np.stack(batch)})[0]:
+            class_of_max(probs)
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
@@ -77,10 +84,10 @@ def bare_loop(scene: str, model: str, batch: int) -> None:
             x = ds.read(list(info.bands), window=win, out_dtype="float32")
             buf.append((x / info.input_scale - mean) / std)
             if len(buf) == batch:
-                sess.run(None, {"image": np.stack(buf)})[0].argmax(axis=1)
+                argmax(buf)
                 buf = []
         if buf:
-            sess.run(None, {"image": np.stack(buf)})[0].argmax(axis=1)
+            argmax(buf)
 
 
 def overhead(megapixels: float, repeats: int, batch: int, given: str | None = None) -> str:

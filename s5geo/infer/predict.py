@@ -198,11 +198,17 @@ def _batches(
         i = len(keys)
         slot = data[i]
         slot.fill(0.0)  # padding and nodata sit at the band mean after normalisation
-        slot[:, :mh, :mw] = np.where(model_valid, raw * gain + offset, 0.0)
+        inside = slot[:, :mh, :mw]
+        np.multiply(raw, gain, out=inside)
+        inside += offset
         # A window smaller than the plan's size only occurs when the scene is smaller than a tile:
         # it is the only window, so any positive weight will do.
         weight = full_weight if (h, w) == full_weight.shape else np.ones((h, w), np.float32)
-        weights.append(np.where(valid, weight, 0.0).astype(np.float32))
+        if valid.all():  # most windows: no masking, and the shared weights (never written to)
+            weights.append(weight)
+        else:
+            inside[:, ~model_valid] = 0.0
+            weights.append(np.where(valid, weight, 0.0).astype(np.float32))
         keys.append((r, c))
         shapes.append((h, w, mh, mw))
         if len(keys) == batch_size:

@@ -48,6 +48,9 @@ class MDFDataset:
 
     data: DataConfig = field(default_factory=DataConfig)
     weight: float = 1.0  # loss weight
+    # Per-class weights of the cross-entropy (one per class), e.g. [1, 4] to keep a rare class
+    # such as buildings from being drowned by the background; None: unweighted.
+    class_weights: list[float] | None = None
     start_step: int = 0  # the dataset's loss joins at this step (paper: Vaihingen at 70 % of steps)
     batch_size: int | None = None  # None: train.batch_size
     num_classes: int | None = None  # None: the class map's

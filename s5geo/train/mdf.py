@@ -150,6 +150,18 @@ class MDFModule(L.LightningModule):
             "std", torch.tensor([s.data.std for s in specs]).view(len(specs), -1, 1, 1), False
         )
         self.class_maps = [class_map_for(s.data.class_map) for s in specs]
+        # Plain tensors, not buffers: they come from the config, and checkpoints stay loadable
+        # by runs without them.
+        self.class_weights: list[torch.Tensor | None] = []
+        for name, spec, k in zip(self.names, specs, self.cfg.class_counts(), strict=True):
+            if spec.class_weights is not None and len(spec.class_weights) != k:
+                raise UserError(
+                    f"datasets.{name}.class_weights has {len(spec.class_weights)} values; "
+                    f"the dataset has {k} classes"
+                )
+            self.class_weights.append(
+                None if spec.class_weights is None else torch.tensor(spec.class_weights)
+            )
         self.confmats = nn.ModuleList(
             MulticlassConfusionMatrix(k, ignore_index=cm.ignore_index)
             for k, cm in zip(self.cfg.class_counts(), self.class_maps, strict=True)
@@ -172,7 +184,13 @@ class MDFModule(L.LightningModule):
                 continue
             b = batch[name]
             logits = self(b["image"], i)
-            loss = F.cross_entropy(logits, b["mask"], ignore_index=self.class_maps[i].ignore_index)
+            weights = self.class_weights[i]
+            loss = F.cross_entropy(
+                logits,
+                b["mask"],
+                weight=None if weights is None else weights.to(logits),
+                ignore_index=self.class_maps[i].ignore_index,
+            )
             total = total + spec.weight * loss
             logs[f"train/loss_{name}"] = loss
         logs["train/loss"] = total

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from s5geo.infer.blend import NODATA, StreamingBlender
+from s5geo.infer.blend import NODATA, StreamingBlender, class_of_max
 from s5geo.infer.tiling import WindowPlan, blend_weights
 
 
@@ -61,3 +61,12 @@ def test_open_cells_do_not_grow_with_scene_height(rng) -> None:
         *_, peak = _run(plan, 2, rng, set())
         peaks.append(peak)
     assert peaks[0] == peaks[1]
+
+
+@pytest.mark.parametrize("k", [1, 2, 5, 16])
+def test_class_of_max_is_argmax_with_first_on_ties(k: int) -> None:
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 4, size=(k, 37, 53)).astype(np.float32)  # many ties
+    got = class_of_max(scores)
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, np.argmax(scores, axis=0))

@@ -34,6 +34,7 @@ def smoke_overrides(real_data: Path, tmp_path: Path) -> list[str]:
         "datasets.dubai.data.crop_size=64", "datasets.spacenet.data.crop_size=64",
         "datasets.swiss_trees.data.crop_size=64", "datasets.swiss_trees.start_step=2",
         "datasets.dubai.data.split_test=val", "model.decoder_channels=16", "train.eval_tile=256",
+        "datasets.spacenet.class_weights=[1.0, 4.0]",
     ]  # fmt: skip
 
 
@@ -105,5 +106,7 @@ def test_disabled_datasets_are_left_out() -> None:
     off = [f"datasets.{n}.enabled=false" for n in ("dubai", "spacenet", "swiss_trees")]
     with pytest.raises(UserError, match="disabled"):
         load_mdf_config(CPU, off)
+    with pytest.raises(UserError, match="class_weights has 3 values; the dataset has 2"):
+        MDFModule(load_mdf_config(CPU, ["datasets.spacenet.class_weights=[1, 2, 3]"]).to_dict())
     with pytest.raises(UserError, match="datasets.spacenet.wieght"):
         load_mdf_config(CPU, ["datasets.spacenet.wieght=2"])
