@@ -256,7 +256,9 @@ def main() -> None:
         report = memory([float(s) for s in args.sizes.split(",")], args.vector, args.repeats)
     report += "\n" + machine() + f" Measured install: {PYTHON}.\n"
     print("\n" + report)
-    (OUT / f"predict_{args.what}.md").write_text(report)
+    model = getattr(args, "model", None)
+    name = f"predict_{args.what}" + (f"_{Path(model).stem}" if model else "")
+    (OUT / f"{name}.md").write_text(report)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Run every benchmark of docs/BENCHMARKS.md; each writes its report to bench/out/.
 
-    python bench/run_all.py            # about 40 minutes on a 2-core machine
+    python bench/run_all.py            # about 45 minutes on a 2-core machine
 
-The figures in docs/BENCHMARKS.md are copied from these reports, with the machine they ran on.
+The overhead benchmark runs with the random-weight convnet, the bundled model, and, when
+``bench/out/teacher.onnx`` exists, a trained S4P teacher (``s5geo export
+runs/dubai/dubai_cpu_seed0/checkpoints/best.ckpt --out bench/out/teacher.onnx``). The figures
+in docs/BENCHMARKS.md are copied from these reports, with the machine they ran on.
 """
 
 from __future__ import annotations
@@ -12,15 +15,21 @@ import sys
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+BUNDLED = BENCH.parent / "s5geo" / "resources" / "default.onnx"
+TEACHER = BENCH / "out" / "teacher.onnx"
 RUNS = [
     ["bench_predict.py", "overhead"],
+    ["bench_predict.py", "overhead", "--model", str(BUNDLED)],
     ["bench_predict.py", "memory", "--vector"],
     ["bench_polygonize.py", "--out", str(BENCH / "out")],
 ]
 
 
 def main() -> None:
-    for args in RUNS:
+    runs = RUNS + (
+        [["bench_predict.py", "overhead", "--model", str(TEACHER)]] if TEACHER.exists() else []
+    )
+    for args in runs:
         print(f"== {' '.join(args)}", flush=True)
         subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:]], check=True)
     print(f"reports: {BENCH / 'out'}")
