@@ -21,7 +21,6 @@ from typing import cast
 
 import torch
 import torch.nn.functional as F
-from timm.layers import resample_abs_pos_embed
 from timm.models.vision_transformer import Block
 from torch import nn
 from torch.utils.checkpoint import checkpoint
@@ -29,7 +28,7 @@ from torch.utils.checkpoint import checkpoint
 from s5geo.models.pyramid import SimpleFeaturePyramid
 from s5geo.models.segmentor import Segmentor
 from s5geo.models.upernet import UperNetHead
-from s5geo.models.vit import ViT
+from s5geo.models.vit import ViT, patch_tokens
 
 
 class MoEMlp(nn.Module):
@@ -105,13 +104,7 @@ class ViTMoE(nn.Module):
         return [self.embed_dim] * len(self.taps)
 
     def forward(self, x: torch.Tensor, dataset: int) -> list[torch.Tensor]:
-        x = self.patch_embed(x)
-        b, c, h, w = x.shape
-        tokens = x.flatten(2).transpose(1, 2)
-        pos = self.pos_embed
-        if (h, w) != self.grid:
-            pos = resample_abs_pos_embed(pos, [h, w], list(self.grid), num_prefix_tokens=0)
-        tokens = tokens + pos
+        tokens, shape = patch_tokens(x, self.patch_embed, self.pos_embed, self.grid)
         outs = []
         for i, block in enumerate(self.blocks):
             if self.grad_checkpointing and self.training:
@@ -119,7 +112,7 @@ class ViTMoE(nn.Module):
             else:
                 tokens = _block_forward(cast(Block, block), tokens, dataset)
             if i in self.taps:
-                outs.append(tokens.transpose(1, 2).reshape(b, c, h, w))
+                outs.append(tokens.transpose(1, 2).reshape(shape))
         return outs
 
 

@@ -100,13 +100,7 @@ class ViT(nn.Module):
                     nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        x = self.patch_embed(x)
-        b, c, h, w = x.shape
-        tokens = x.flatten(2).transpose(1, 2)
-        pos = self.pos_embed
-        if (h, w) != self.grid:
-            pos = resample_abs_pos_embed(pos, [h, w], list(self.grid), num_prefix_tokens=0)
-        tokens = tokens + pos
+        tokens, shape = patch_tokens(x, self.patch_embed, self.pos_embed, self.grid)
         outs = []
         for i, block in enumerate(self.blocks):
             if self.grad_checkpointing and self.training:
@@ -114,5 +108,19 @@ class ViT(nn.Module):
             else:
                 tokens = block(tokens)
             if i in self.taps:
-                outs.append(tokens.transpose(1, 2).reshape(b, c, h, w))
+                outs.append(tokens.transpose(1, 2).reshape(shape))
         return outs
+
+
+def patch_tokens(
+    x: torch.Tensor, patch_embed: nn.Module, pos_embed: torch.Tensor, grid: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Size]:
+    """Patch tokens ``[B, HW, C]`` plus the position embedding (resampled from the training
+    ``grid`` to the input's), and the shape ``[B, C, H, W]`` of the token map they fold back into.
+    Shared by the dense ViT and the ViT-MoE."""
+    x = patch_embed(x)
+    h, w = x.shape[-2:]
+    pos = pos_embed
+    if (h, w) != grid:
+        pos = resample_abs_pos_embed(pos, [h, w], list(grid), num_prefix_tokens=0)
+    return x.flatten(2).transpose(1, 2) + pos, x.shape
