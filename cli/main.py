@@ -10,6 +10,7 @@ import importlib
 import signal
 import sys
 from types import FrameType
+from typing import NoReturn
 
 import typer
 
@@ -45,25 +46,58 @@ def _interrupt_on_signals() -> None:
     signal.signal(signal.SIGTERM, interrupt)
 
 
+# The click exceptions of the click that typer runs on (typer 0.29 vendors its own copy, older
+# typers use click itself): found through typer's public BadParameter, whatever the version.
+_clicks = importlib.import_module(typer.BadParameter.__module__)
+_ABORT = (typer.Abort, getattr(_clicks, "Abort", typer.Abort))
+
+# Top-level modules of the training install (``pip install 's5geo[train]'``): a command that
+# needs one of them in a deployment install gets one line saying how to install it.
+TRAINING_MODULES = frozenset(
+    {"torch", "torchvision", "lightning", "timm", "torchgeo", "kornia", "torchmetrics", "onnx",
+     "onnxscript", "segmentation_models_pytorch", "matplotlib", "sklearn", "yaml"}
+)  # fmt: skip
+
+
+def _fail(message: str, status: int = 2) -> NoReturn:
+    print(f"error: {' '.join(message.split())}", file=sys.stderr)
+    sys.exit(status)
+
+
 def run() -> None:
     """Console-script entry point: user errors exit 2 with one line, interruption exits 130.
 
-    typer runs standalone, so usage errors get click's usual message and exit status 2, and
-    KeyboardInterrupt becomes exit status 130; s5geo's own errors pass through it untouched.
+    typer runs non-standalone so that usage errors (a missing option, an unknown one, a bad
+    value) reach this function and become one ``error:`` line like every other user error,
+    instead of click's framed multi-line message.
     """
     _interrupt_on_signals()
     try:
-        app()
+        status = app(standalone_mode=False)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
-    except Cancelled:
-        print("error: cancelled; no output was written", file=sys.stderr)
-        sys.exit(130)
-    except SystemExit as exc:
-        if exc.code == 130:
-            print("error: interrupted; no output was written", file=sys.stderr)
-        raise
+        _fail(str(exc))
+    except (Cancelled, *_ABORT):
+        _fail("cancelled; no output was written", 130)
+    except _clicks.NoArgsIsHelpError as exc:  # plain `s5geo`: the help, as a request
+        print(exc.ctx.get_help() if exc.ctx else exc.format_message())
+        sys.exit(0)
+    except _clicks.UsageError as exc:
+        hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
+        _fail(f"{exc.format_message()}{hint}")
+    except _clicks.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code or 2)
+    except ModuleNotFoundError as exc:
+        root = (exc.name or "").split(".")[0]
+        if root not in TRAINING_MODULES:
+            raise
+        command = next((a for a in sys.argv[1:] if not a.startswith("-")), "this command")
+        _fail(
+            f"s5geo {command} needs the training install, which lacks {root}: "
+            "pip install 's5geo[train]'"
+        )
+    if status == 130:
+        _fail("interrupted; no output was written", 130)
+    sys.exit(status or 0)
 
 
 if __name__ == "__main__":

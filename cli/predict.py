@@ -105,7 +105,13 @@ def predict(
         soft_wrap=True,
     )
     for warning in pred.warnings:
-        stderr.print(f"[yellow]warning:[/] {warning}")
+        stderr.print(f"[yellow]warning:[/] {warning}", soft_wrap=True, highlight=False)
+    if pred.scale != 1.0:
+        stderr.print(
+            f"resampled: the scene was read at {pred.scale:.2f}x its pixel size to match the "
+            f"model's {m.info.resolution_cm / 100:g} m pixels; outputs are on the scene's grid",
+            soft_wrap=True,
+        )
     total = sum(pred.class_pixels.values()) or 1
     table = Table(title="land cover", show_edge=False)
     table.add_column("class")

@@ -25,12 +25,17 @@ stderr = Console(stderr=True)
 def progress_bar(quiet: bool, label: str = "") -> Iterator[ProgressFn | None]:
     """Yield a progress callback drawing one bar on stderr (None when ``quiet``).
 
-    The bar is transient: it disappears when the work ends, so a run that fails leaves only its
-    one ``error:`` line, and a run that succeeds leaves its summary. ``label`` follows the stage
-    name (e.g. the execution provider).
+    When stderr is not a terminal (a log file, CI, another program), a bar would only leave
+    control characters and blank lines: progress is then written as plain lines, one per tenth of
+    the job and stage. On a terminal the bar is transient: it disappears when the work ends, so a
+    run that fails leaves only its one ``error:`` line, and a run that succeeds its summary.
+    ``label`` follows the stage name (e.g. the execution provider).
     """
     if quiet:
         yield None
+        return
+    if not stderr.is_terminal:
+        yield _log_lines(label)
         return
     columns = (
         TextColumn("{task.description:<16}"),
@@ -52,3 +57,22 @@ def progress_bar(quiet: bool, label: str = "") -> Iterator[ProgressFn | None]:
             )
 
         yield update
+
+
+def _log_lines(label: str) -> ProgressFn:
+    """A callback writing ``stage label: NN % (x.xx MP/s)`` at each new tenth of the job."""
+    last: dict[str, tuple[str, int]] = {}
+
+    def update(report: Report) -> None:
+        key = (report.stage, int(report.fraction * 10))
+        if report.done == 0 or last.get("key") == key:
+            return
+        last["key"] = key
+        stderr.print(
+            f"{report.stage} {label}: {100 * report.fraction:3.0f} % "
+            f"({report.pixels_per_second / 1e6:.2f} MP/s)",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+    return update

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from s5geo.errors import Cancelled
+from s5geo.errors import Cancelled, UserError
 from s5geo.infer import Model, PredictResult, Progress, ProgressFn, load_model, predict_into
 from s5geo.io.atomic import atomic_outputs
+from s5geo.io.scene import open_scene
 
 if TYPE_CHECKING:
     from s5geo.vector import VectorResult
@@ -29,6 +30,17 @@ class SegmentResult:
     vector: VectorResult | None
     out_vector: Path | None
     seconds: float
+
+
+def check_polygon_crs(scene: str | Path, out_vector: str | Path) -> None:
+    """Refuse polygons for a scene without a CRS before any work (areas in m² need one)."""
+    with open_scene(scene) as ds:
+        if ds.crs is None:
+            raise UserError(
+                f"{Path(scene).name} has no CRS, so its polygons cannot have areas in m²: write "
+                f"the raster only (--out {Path(out_vector).with_suffix('.tif').name}) or assign "
+                "the CRS first (gdal_edit.py -a_srs EPSG:...)"
+            )
 
 
 def segment_scene(
@@ -58,7 +70,10 @@ def segment_scene(
     start = time.perf_counter()
     m = model if isinstance(model, Model) else load_model(model, providers)
     share = PREDICT_SHARE if out_vector is not None else 1.0
+    if out_vector is not None:
+        check_polygon_crs(scene, out_vector)
     with atomic_outputs(overwrite) as outputs:
+        outputs.protect(scene, "scene")
         vector_tmp = outputs.temp(out_vector) if out_vector is not None else None
         pred = predict_into(
             outputs,
@@ -95,8 +110,7 @@ def segment_scene(
                 if progress(report) is False:
                     raise Cancelled()
 
-            # Imported here: pyogrio loads pandas and geopandas when they are installed (0.4 s of
-            # start-up, docs/BENCHMARKS.md), which a raster-only run does not need.
+            # Imported here: a raster-only run needs none of the vector modules.
             from s5geo.vector import polygonize_raster
 
             info = m.info

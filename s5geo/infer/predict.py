@@ -8,6 +8,7 @@ scene size (measured in docs/BENCHMARKS.md).
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 import time
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
+from rasterio.errors import RasterioIOError
 from rasterio.windows import Window, from_bounds
 
 from s5geo import __version__
@@ -38,6 +40,7 @@ from s5geo.io.raster import (
 )
 from s5geo.io.scene import (
     ground_sample_distance_m,
+    is_georeferenced,
     open_scene,
     read_window,
     window_reader,
@@ -91,6 +94,15 @@ class PredictResult:
         return self.width * self.height / 1e6 / max(self.seconds, 1e-9)
 
 
+def check_suffix(path: Path, suffixes: tuple[str, ...], what: str) -> None:
+    """Refuse an output whose extension names another format than the one written."""
+    if path.suffix.lower() not in suffixes:
+        raise UserError(
+            f"{what} {path} is written as {suffixes[0][1:].upper()}: "
+            f"give it a name ending in {' or '.join(suffixes)}"
+        )
+
+
 def check_scene_fits(info: ModelInfo, ds: rasterio.DatasetReader, name: str) -> None:
     """Refuse a scene that lacks a band the model reads, or has a data type it cannot use."""
     missing = [b for b in info.bands if b > ds.count]
@@ -108,8 +120,13 @@ def _region(ds: rasterio.DatasetReader, bounds: Sequence[float] | None, name: st
     if bounds is None:
         return full
     try:
-        win = from_bounds(*bounds, transform=ds.transform)
-        win = win.round_offsets().round_lengths().intersection(full)
+        # Outwards to whole pixels: every part of the extent is covered, and an extent inside
+        # one pixel gives that pixel.
+        exact = from_bounds(*bounds, transform=ds.transform)
+        col0, row0 = math.floor(exact.col_off + 1e-6), math.floor(exact.row_off + 1e-6)
+        col1 = math.ceil(exact.col_off + exact.width - 1e-6)
+        row1 = math.ceil(exact.row_off + exact.height - 1e-6)
+        win = Window(col0, row0, max(col1 - col0, 1), max(row1 - row0, 1)).intersection(full)
     except Exception:  # rasterio raises WindowError for disjoint windows
         win = None
     if win is None or win.width < 1 or win.height < 1:
@@ -157,11 +174,13 @@ def _window_input(
         raw, valid = reader(win)
         return (valid, raw, valid) if valid.any() else None
     valid = ds.dataset_mask(window=win) > 0
+    if np.dtype(ds.dtypes[0]).kind == "f":  # NaN is nodata (as in window_reader)
+        valid &= ~np.isnan(read_window(ds, win, bands)).any(axis=0)
     if not valid.any():
         return None
     h, w = valid.shape
     mh, mw = min(tile, round(h / scale)), min(tile, round(w / scale))
-    raw = read_window(ds, win, bands, out_shape=(mh, mw))
+    raw = np.nan_to_num(read_window(ds, win, bands, out_shape=(mh, mw)), nan=0.0)
     rows = (np.arange(mh) * h // mh)[:, None]
     cols = (np.arange(mw) * w // mw)[None, :]
     return valid, raw, valid[rows, cols]  # nearest-neighbour mask on the model grid
@@ -216,6 +235,68 @@ def _batches(
             keys, shapes, weights, skipped = [], [], [], []
     if keys or skipped:
         yield _Batch(keys, shapes, weights, data[: len(keys)].copy(), skipped)
+
+
+def _readable(batches: Iterator[_Batch], name: str) -> Iterator[_Batch]:
+    """``batches``, with GDAL's read errors (a truncated or corrupt file) as one clear message."""
+    try:
+        yield from batches
+    except RasterioIOError as exc:
+        # rasterio's own message is "Read failed. See previous exception": GDAL's is the cause.
+        text = str(exc.__cause__ or exc).strip()
+        first = text.splitlines()[0] if text else "read failed"
+        raise UserError(
+            f"{name}: its pixels cannot be read ({first}); the file may be truncated or corrupt"
+        ) from None
+
+
+# Sampled windows and the share of values in them that may lie above the model's input scale
+# before a warning: a few hot pixels (specular glints, clouds) are normal in any imagery.
+RANGE_SAMPLES = 3  # per side: 3 x 3 windows spread over the processed region
+RANGE_SAMPLE_PX = 256
+RANGE_QUANTILE = 0.99
+
+
+def value_range_warnings(
+    info: ModelInfo, ds: rasterio.DatasetReader, region: Window, name: str
+) -> list[str]:
+    """Warn when the scene's values do not fit the model's ``s5geo.input_scale``.
+
+    A uint16 scene given to a model trained on 8-bit imagery (or reflectances in 0..1 given to
+    it) runs without error and yields a meaningless map, so a few windows spread over the region
+    are read and their 99th percentile compared with the scale. Reading 9 small windows costs a
+    few milliseconds, unlike statistics over the whole scene.
+    """
+    reader = window_reader(ds, tuple(info.bands))
+    h, w = int(region.height), int(region.width)
+    sh, sw = min(h, RANGE_SAMPLE_PX), min(w, RANGE_SAMPLE_PX)
+    values = []
+    for i in range(RANGE_SAMPLES):
+        for j in range(RANGE_SAMPLES):
+            row = int(region.row_off) + (h - sh) * i // max(RANGE_SAMPLES - 1, 1)
+            col = int(region.col_off) + (w - sw) * j // max(RANGE_SAMPLES - 1, 1)
+            try:
+                data, valid = reader(Window(col, row, sw, sh))
+            except RasterioIOError:
+                return []  # the prediction itself reports unreadable pixels
+            values.append(data[:, valid].ravel())
+    sample = np.concatenate(values)
+    if sample.size == 0:
+        return []
+    high = float(np.quantile(sample, RANGE_QUANTILE))
+    scale = info.input_scale
+    if high > 2.0 * scale:
+        return [
+            f"{name} has values up to {high:g} (99th percentile) but the model expects "
+            f"0..{scale:g} (s5geo.input_scale): the map will be meaningless unless the scene "
+            "is rescaled (e.g. gdal_translate -scale) or a model for this data type is used"
+        ]
+    if scale >= 2.0 and high <= scale / 50.0 and high > 0:
+        return [
+            f"{name} has values only up to {high:g} (99th percentile) but the model expects "
+            f"0..{scale:g} (s5geo.input_scale): reflectances in 0..1? rescale the scene first"
+        ]
+    return []
 
 
 def _mark_last(it: Iterator[_Batch], only_batch: bool) -> Iterator[tuple[_Batch, bool]]:
@@ -313,18 +394,33 @@ def predict_into(
         raise UserError("--batch-size must be at least 1")
     m = model if isinstance(model, Model) else load_model(model, providers)
     info = m.info
-    tile = tile_size or info.tile_size
+    tile = info.tile_size if tile_size is None else tile_size
     if m.fixed_size is not None and tile != m.fixed_size:
         raise UserError(
             f"this model takes {m.fixed_size}-px tiles; --tile-size {tile} cannot be used"
         )
     if tile < 16:
         raise UserError("--tile-size must be at least 16")
-    ov = round(tile * info.overlap_pct / 100.0) if overlap is None else overlap
-    if not 0 <= ov < tile // 2 + 1:
-        raise UserError(f"--overlap must lie in 0..{tile // 2} px for {tile}-px tiles")
+    if overlap is None:
+        ov = round(tile * info.overlap_pct / 100.0)
+        if not 0 <= ov <= tile // 2:
+            raise UserError(
+                f"model {m.path.name}: its tiles_overlap of {info.overlap_pct:g} % must lie in "
+                "0..50 %; pass --overlap in pixels to override it"
+            )
+    else:
+        ov = overlap
+        if not 0 <= ov <= tile // 2:
+            raise UserError(f"--overlap must lie in 0..{tile // 2} px for {tile}-px tiles")
     name = Path(scene).name
     raster_final = Path(out_raster)
+    check_suffix(raster_final, (".tif", ".tiff"), "the class raster")
+    if confidence:
+        check_suffix(Path(confidence), (".tif", ".tiff"), "--confidence")
+    if quicklook:
+        check_suffix(Path(quicklook), (".png",), "--quicklook")
+    outputs.protect(scene, "scene")
+    outputs.protect(m.path, "model")
     # Reserve every output first: a refused overwrite or unwritable folder fails before any work.
     raster_tmp = outputs.temp(raster_final)
     qml_tmp = outputs.temp(raster_final.with_suffix(".qml"))
@@ -335,6 +431,9 @@ def predict_into(
         check_scene_fits(info, ds, name)
         region = _region(ds, bounds, name)
         scale, warnings = _scale(info, ds, resample)
+        if not is_georeferenced(ds):
+            warnings.append(f"{name} has no georeferencing: outputs are on its pixel grid")
+        warnings += value_range_warnings(info, ds, region, name)
         size, ov_scene = round(tile * scale), round(ov * scale)
         plan = WindowPlan(
             height=int(region.height), width=int(region.width), size=size, overlap=ov_scene,
@@ -363,8 +462,26 @@ def predict_into(
         start = time.perf_counter()
         lo, hi = progress_span
         batches = _prefetch(_batches(ds, plan, info, tile, scale, batch_size))
+
+        def report(stage_done: int) -> None:
+            if progress is None:
+                return
+            elapsed = time.perf_counter() - start
+            px = stage_done / total * plan.width * plan.height
+            update = Progress(
+                stage="predict",
+                done=stage_done,
+                total=total,
+                fraction=lo + (hi - lo) * stage_done / total,
+                pixels_per_second=px / max(elapsed, 1e-9),
+                message=f"window {stage_done}/{total}",
+            )
+            if progress(update) is False:
+                raise Cancelled()
+
         try:
-            for batch, last in _mark_last(batches, only_batch=total <= batch_size):
+            report(0)  # a first report before any inference: a caller can cancel right away
+            for batch, last in _mark_last(_readable(batches, name), only_batch=total <= batch_size):
                 for key in batch.skipped:
                     blender.skip(*key)
                 if batch.keys:
@@ -377,19 +494,7 @@ def predict_into(
                         blender.add(*key, p, batch.weights[j])
                 done += len(batch.keys) + len(batch.skipped)
                 run += len(batch.keys)
-                if progress is not None:
-                    elapsed = time.perf_counter() - start
-                    px = done / total * plan.width * plan.height
-                    report = Progress(
-                        stage="predict",
-                        done=done,
-                        total=total,
-                        fraction=lo + (hi - lo) * done / total,
-                        pixels_per_second=px / max(elapsed, 1e-9),
-                        message=f"window {done}/{total}",
-                    )
-                    if progress(report) is False:
-                        raise Cancelled()
+                report(done)
             if run == 0:
                 raise UserError(
                     f"{name} holds no valid pixels in the processed extent (all nodata)"

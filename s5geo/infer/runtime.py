@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import onnxruntime as ort
+from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from s5geo.errors import UserError
 from s5geo.modelfile import ModelInfo, info_from_metadata
@@ -35,23 +36,38 @@ def default_model_path() -> Path:
     return Path(str(resources.files("s5geo.resources").joinpath(DEFAULT_MODEL)))
 
 
+def _local(providers: Sequence[str]) -> list[str]:
+    """Providers that run the model on this machine (the Azure provider sends it elsewhere)."""
+    return [p for p in providers if p != "AzureExecutionProvider"]
+
+
 def resolve_providers(requested: Sequence[str] | None = None) -> list[str]:
     """Execution providers to ask ONNX Runtime for, most preferred first.
 
-    ``requested`` may use short names (tensorrt, cuda, cpu); an unavailable one is a user error.
+    ``requested`` (short names tensorrt, cuda, cpu, or ONNX Runtime's full names) is an order of
+    preference: providers this install lacks are passed over, so ``tensorrt,cuda,cpu`` works on
+    any machine. A name ONNX Runtime does not know, or a list of which nothing is available, is a
+    user error.
     """
-    available = ort.get_available_providers()
+    available = _local(ort.get_available_providers())
     if not requested:
         return [p for p in PREFERRED if p in available]
+    known = set(_local(ort.get_all_providers()))
     chosen = []
     for name in requested:
         full = ALIASES.get(name.lower(), name)
-        if full not in available:
+        if full not in known:
             raise UserError(
-                f"execution provider {name!r} is not available here "
-                f"(available: {', '.join(short_name(p) for p in available)})"
+                f"unknown execution provider {name!r} "
+                f"(known here: {', '.join(short_name(p) for p in available)})"
             )
-        chosen.append(full)
+        if full in available:
+            chosen.append(full)
+    if not chosen:
+        raise UserError(
+            f"execution provider {', '.join(requested)} not available here "
+            f"(available: {', '.join(short_name(p) for p in available)})"
+        )
     return chosen
 
 
@@ -104,7 +120,17 @@ class Model:
         a scene releases it (docs/BENCHMARKS.md).
         """
         options = _RELEASE_ARENA if release_memory else None
-        out = self.session.run(None, {self.input_name: batch}, options)[0]
+        try:
+            out = self.session.run(None, {self.input_name: batch}, options)[0]
+        except (ort_errors.Fail, ort_errors.InvalidArgument, ort_errors.RuntimeException) as exc:
+            # The graph itself refused this input (e.g. a tile side that its strides or
+            # concatenations do not divide): the user can fix that with another tile size.
+            first = str(exc).strip().splitlines()[0][:300]
+            raise UserError(
+                f"model {self.path.name} failed on {batch.shape[-1]}-px tiles ({first}); "
+                f"try --tile-size {self.info.tile_size} (a multiple of 32) "
+                "or a smaller --batch-size"
+            ) from None
         return np.asarray(out, dtype=np.float32)
 
 
@@ -136,6 +162,11 @@ def load_model(
         raise UserError(f"model {p} cannot be loaded by ONNX Runtime: {first}") from None
     meta = session.get_modelmeta().custom_metadata_map
     info = info_from_metadata(meta, source=f"model {p.name}")
+    if info.model_type.lower() != "segmentor":
+        raise UserError(
+            f"model {p.name} is a {info.model_type!r} model (metadata model_type); "
+            "s5geo runs segmentation models (model_type 'Segmentor')"
+        )
     inputs = session.get_inputs()
     if len(inputs) != 1:
         raise UserError(f"model {p.name} has {len(inputs)} inputs; a segmentation model has one")
@@ -145,6 +176,12 @@ def load_model(
     if isinstance(shape[1], int) and shape[1] != len(info.bands):
         raise UserError(
             f"model {p.name}: input has {shape[1]} channels but s5geo.bands names {len(info.bands)}"
+        )
+    classes = session.get_outputs()[0].shape
+    if len(classes) == 4 and isinstance(classes[1], int) and classes[1] != info.num_classes:
+        raise UserError(
+            f"model {p.name}: the graph outputs {classes[1]} classes but class_names names "
+            f"{info.num_classes} (ids 0..{info.num_classes - 1})"
         )
     fixed = shape[2] if isinstance(shape[2], int) and shape[2] == shape[3] else None
     if fixed is not None and fixed != info.tile_size:

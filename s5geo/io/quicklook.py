@@ -25,13 +25,15 @@ def write_quicklook(class_raster: Path, out_png: Path, max_side: int = 1024) -> 
         cmap = src.colormap(1)
     # PNG is a copy-only GDAL driver: build the image in memory, then copy it out. PAM is off so no
     # .aux.xml sidecar appears next to the PNG.
-    with (
-        warnings.catch_warnings(),
-        rasterio.Env(GDAL_PAM_ENABLED="NO"),
-        MemoryFile() as mem,
-        mem.open(driver="GTiff", width=w, height=h, count=1, dtype="uint8") as tmp,
-    ):
-        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # a picture, not a map
-        tmp.write(data, 1)
-        tmp.write_colormap(1, cmap)
-        rasterio.shutil.copy(tmp, out_png, driver="PNG")
+    with warnings.catch_warnings():
+        # A picture, not a map. The filter is set before the in-memory raster is opened, since
+        # rasterio warns while opening (and again while copying it out).
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with (
+            rasterio.Env(GDAL_PAM_ENABLED="NO"),
+            MemoryFile() as mem,
+            mem.open(driver="GTiff", width=w, height=h, count=1, dtype="uint8") as tmp,
+        ):
+            tmp.write(data, 1)
+            tmp.write_colormap(1, cmap)
+            rasterio.shutil.copy(tmp, out_png, driver="PNG")

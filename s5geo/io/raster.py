@@ -9,6 +9,7 @@ block row of the scene, whatever its height.
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -18,6 +19,7 @@ import rasterio
 import rasterio.shutil
 from affine import Affine
 from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning
 
 NODATA = 255
 BLOCK = 512
@@ -68,7 +70,11 @@ class BlockRowWriter:
             "zstd_level": 1,
             "bigtiff": "IF_SAFER",
         }
-        self._ds = rasterio.open(path, "w", **profile)
+        with warnings.catch_warnings():
+            # A scene without georeferencing gives an output on its pixel grid, as the predictor
+            # tells the user once; rasterio's warning about the identity transform is noise here.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            self._ds = rasterio.open(path, "w", **profile)
         self._ds.set_band_description(1, description)
 
     def write(self, row: int, rows: np.ndarray) -> None:
@@ -116,7 +122,8 @@ def write_class_cog(
     Category names live in a ``.aux.xml`` sidecar (GeoTIFF has no tag for them); the caller
     reserves ``out.aux.xml`` as an output.
     """
-    with rasterio.Env(**_GDAL_ENV):
+    with rasterio.Env(**_GDAL_ENV), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)  # as in BlockRowWriter
         with rasterio.open(staging, "r+") as ds:
             cmap = {i: (0, 0, 0, 0) for i in range(256)}
             for k in class_names:

@@ -7,6 +7,7 @@ mask says: a nodata value, an internal mask band, or an alpha band.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 import rasterio
 from rasterio.enums import ColorInterp, MaskFlags, Resampling
-from rasterio.errors import RasterioIOError
+from rasterio.errors import NotGeoreferencedWarning, RasterioIOError
 from rasterio.windows import Window
 
 from s5geo.errors import UserError
@@ -35,7 +36,11 @@ def open_scene(path: str | Path) -> Iterator[rasterio.DatasetReader]:
     if p.is_dir():
         raise UserError(f"{path} is a folder, not a raster")
     try:
-        ds = rasterio.open(path)
+        with warnings.catch_warnings():
+            # A scene without georeferencing is fine (it is used on its pixel grid); the caller
+            # says so in its own words (``is_georeferenced``) instead of rasterio's warning.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            ds = rasterio.open(path)
     except RasterioIOError as exc:
         raise UserError(f"{path} is not a raster GDAL can read ({_first_line(exc)})") from None
     try:
@@ -92,6 +97,11 @@ class SceneProfile:
             "block_shapes": [list(b) for b in self.block_shapes],
             "overviews": list(self.overviews),
         }
+
+
+def is_georeferenced(ds: rasterio.DatasetReader) -> bool:
+    """Whether the scene has a CRS or at least a geotransform other than GDAL's identity."""
+    return ds.crs is not None or not ds.transform.is_identity
 
 
 def mask_kind(ds: rasterio.DatasetReader) -> str:
@@ -179,8 +189,30 @@ def window_reader(
     - nodata values: a pixel is invalid when every band holds its own nodata value (a band without
       one is always valid); bands the model does not read are read along in the same call;
     - alpha band: read along, valid where alpha > 0 (GDAL's alpha mask is non-zero exactly there);
-    - internal mask band: GDAL's mask, which reads only that band.
+    - internal mask band: GDAL's mask, which reads only that band;
+    - in float scenes, a pixel with NaN in a band the model reads is invalid too (and zeroed).
     """
+    read = _mask_reader(ds, bands)
+    if not any(np.dtype(d).kind == "f" for d in ds.dtypes):
+        return read
+
+    def without_nan(window: Window) -> tuple[np.ndarray, np.ndarray]:
+        # NaN is never a value a model can use: it counts as nodata even where the scene does
+        # not declare it (float rasters often mark gaps only with NaN).
+        data, valid = read(window)
+        nan = np.isnan(data).any(axis=0)
+        if nan.any():
+            valid = valid & ~nan
+            data[:, nan] = 0.0
+        return data, valid
+
+    return without_nan
+
+
+def _mask_reader(
+    ds: rasterio.DatasetReader, bands: tuple[int, ...]
+) -> Callable[[Window], tuple[np.ndarray, np.ndarray]]:
+    """:func:`window_reader` before its NaN rule: GDAL's mask as the docstring there says."""
     kind = mask_kind(ds)
     if kind == "none":
         return lambda window: (read_window(ds, window, bands), _all_valid(window))

@@ -102,6 +102,14 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, make_scene) -> None:
     existing.write_text("keep me")
     bad_model = tmp_path / "bad.onnx"
     bad_model.write_bytes(b"not onnx")
+    nocrs = tmp_path / "nocrs.tif"
+    with (
+        rasterio.open(scene) as src,
+        rasterio.open(
+            nocrs, "w", driver="GTiff", width=80, height=80, count=3, dtype="uint8"
+        ) as dst,
+    ):
+        dst.write(src.read())
     locked = tmp_path / "locked"
     locked.mkdir()
     locked.chmod(0o500)
@@ -116,6 +124,13 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, make_scene) -> None:
         (("predict", str(scene), "--out", str(tmp_path / "d.tif"), "--providers", "cuda"),
          "not available"),
         (("info", str(tmp_path / "nope.onnx")), "no such file"),
+        (("predict", str(scene)), "Missing option '--out'"),
+        (("predict", str(scene), "--out", str(tmp_path / "f.gpkg"), "--tile-size", "many"),
+         "Invalid value for '--tile-size'"),
+        (("predict", str(scene), "--out", str(tmp_path / "scene.gpkg"), "--overwrite"),
+         "is the input scene"),
+        (("predict", str(nocrs), "--out", str(tmp_path / "g.gpkg"), "--model", str(model)),
+         "has no CRS"),
     ]  # fmt: skip
     # Not writable even for root: a special filesystem, or a folder without permissions.
     unwritable = Path("/proc") if os.geteuid() == 0 else locked
@@ -129,9 +144,37 @@ def test_user_errors_exit_2_with_one_line(tmp_path: Path, make_scene) -> None:
         assert_user_error(s5geo(*args), words)
     assert existing.read_text() == "keep me"
     leftovers = {p.name for p in tmp_path.iterdir()} - {
-        "m.onnx", "scene.tif", "two.tif", "taken.gpkg", "bad.onnx", "locked"
+        "m.onnx", "scene.tif", "two.tif", "taken.gpkg", "bad.onnx", "locked", "nocrs.tif"
     }  # fmt: skip
     assert leftovers == set()
+
+
+def test_training_commands_in_the_deployment_install_say_what_to_install(tmp_path: Path) -> None:
+    """Without torch (``sys.modules['torch'] = None`` makes ``import torch`` fail as if it were not
+    installed), a training command answers with one line naming the training install."""
+    config = ROOT / "configs" / "s4p" / "dubai_cpu.yaml"
+    code = (
+        "import sys; sys.modules['torch'] = None; "
+        f"sys.argv = ['s5geo', 'train', {str(config)!r}]; "
+        "from s5geo.cli.main import run; run()"
+    )
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert_user_error(run, "pip install 's5geo[train]'")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_progress_in_a_log_is_plain_lines(tmp_path: Path, make_scene) -> None:
+    scene = make_scene(300, 300)
+    model = build_perpixel_model(tmp_path / "m.onnx")
+    run = s5geo("predict", str(scene), "--out", str(tmp_path / "o.gpkg"), "--model", str(model),
+                "--quicklook", str(tmp_path / "q.png"))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    lines = run.stderr.splitlines()
+    assert sum(line.startswith("predict (cpu): ") for line in lines) >= 5, run.stderr
+    assert any(line.startswith("polygonize (cpu): 100 %") for line in lines), run.stderr
+    assert "" not in lines[:3] and "\x1b" not in run.stderr and "Warning" not in run.stderr
 
 
 def test_help_shows_an_example() -> None:

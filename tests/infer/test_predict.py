@@ -227,3 +227,84 @@ def test_the_last_batch_with_windows_is_marked(batches, only_batch, flags) -> No
     got = list(_mark_last(iter([_batch(n, 1 - min(n, 1)) for n in batches]), only_batch))
     assert [len(b.keys) for b, _ in got] == batches  # every batch, in order
     assert [last for _, last in got] == flags
+
+
+def test_nan_pixels_are_nodata_even_when_undeclared(tmp_path, rng, perpixel_model) -> None:
+    raw = rng.uniform(0.0, 255.0, size=(3, 90, 90)).astype("float32")
+    raw[:, 20:40, 10:70] = np.nan
+    raw[1, 60, 60] = np.nan  # one band is enough
+    scene = write_scene(tmp_path / "nan.tif", raw)  # no nodata value declared
+    out = tmp_path / "o.tif"
+    predict_scene(scene, out, model=perpixel_model)
+    classes = _read(out)
+    nan = np.isnan(raw).any(axis=0)
+    assert (classes[nan] == 255).all()
+    expected = perpixel_reference(np.nan_to_num(raw))
+    assert (classes[~nan] == expected[~nan]).mean() > 0.9999
+
+
+def test_values_beyond_the_model_scale_are_warned(make_scene, perpixel_model, tmp_path) -> None:
+    wide = make_scene(80, 80, dtype="uint16")
+    warned = predict_scene(wide, tmp_path / "a.tif", model=perpixel_model)
+    assert any("expects 0..255" in w for w in warned.warnings)
+    fits = make_scene(80, 80, name="b.tif")
+    fits = predict_scene(fits, tmp_path / "o.tif", model=perpixel_model)
+    assert fits.warnings == []
+
+
+def test_extent_is_rounded_outwards_to_whole_pixels(make_scene, perpixel_model, tmp_path) -> None:
+    scene = make_scene(100, 100, res=2.0, origin=(1000.0, 2000.0))
+    inside_one_pixel = (1010.5, 1989.5, 1011.0, 1990.0)
+    predict_scene(scene, tmp_path / "one.tif", model=perpixel_model, bounds=inside_one_pixel)
+    with rasterio.open(tmp_path / "one.tif") as o:
+        assert (o.width, o.height) == (1, 1)
+        assert tuple(o.bounds) == (1010.0, 1988.0, 1012.0, 1990.0)
+    predict_scene(scene, tmp_path / "f.tif", model=perpixel_model, bounds=(1001, 1901, 1011, 1999))
+    with rasterio.open(tmp_path / "f.tif") as o:
+        assert tuple(o.bounds) == (1000.0, 1900.0, 1012.0, 2000.0)  # covers the whole box
+
+
+def test_the_input_scene_and_model_are_never_overwritten(make_scene, perpixel_model, tmp_path):
+    scene = make_scene(64, 64)
+    model = tmp_path / "model.tif"  # ONNX Runtime goes by content, not by name
+    model.write_bytes(perpixel_model.read_bytes())
+    before = scene.read_bytes(), model.read_bytes()
+    for target, role in ((scene, "scene"), (model, "model")):
+        with pytest.raises(UserError, match=f"is the input {role}"):
+            predict_scene(scene, target, model=model, overwrite=True)
+    assert (scene.read_bytes(), model.read_bytes()) == before
+
+
+def test_unreadable_pixels_are_a_user_error(make_scene, perpixel_model, tmp_path) -> None:
+    scene = make_scene(300, 300)
+    truncated = tmp_path / "truncated.tif"
+    truncated.write_bytes(scene.read_bytes()[:60_000])
+    with pytest.raises(UserError, match="truncated or corrupt"):
+        predict_scene(truncated, tmp_path / "o.tif", model=perpixel_model)
+    assert not (tmp_path / "o.tif").exists()
+
+
+def test_a_caller_can_cancel_before_the_first_inference(make_scene, perpixel_model, tmp_path):
+    reports = []
+
+    def cancel(report) -> bool:
+        reports.append(report)
+        return False
+
+    with pytest.raises(Cancelled):
+        predict_scene(make_scene(64, 64), tmp_path / "o.tif", model=perpixel_model, progress=cancel)
+    assert [(r.done, r.fraction) for r in reports] == [(0, 0.0)]
+    assert _files(tmp_path) == {"scene.tif", "perpixel.onnx"}
+
+
+def test_outputs_must_carry_the_extension_of_their_format(make_scene, perpixel_model, tmp_path):
+    scene = make_scene(64, 64)
+    for options, what in (
+        ({}, "class raster"),
+        ({"confidence": tmp_path / "c.gpkg"}, "--confidence"),
+        ({"quicklook": tmp_path / "q.tif"}, "--quicklook"),
+    ):
+        out = tmp_path / ("o.png" if not options else "o.tif")
+        with pytest.raises(UserError, match=what):
+            predict_scene(scene, out, model=perpixel_model, **options)
+    assert _files(tmp_path) == {"scene.tif", "perpixel.onnx"}
