@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
 
         Example:
 
-            s5geo distill configs/distill/sskd_dubai_cpu.yaml --set distill.skip=[adapt]
+            s5geo distill configs/distill/sskd_dubai_cpu.yaml --set distill.skip=\\[adapt]
 
         Each stage writes metrics.csv, checkpoints/, curves.png and stage.json (val/test mIoU)
         into train.out_dir/run_name/STAGE; summary.csv lists every finished stage. Run the same

@@ -40,7 +40,10 @@ def register(app: typer.Typer) -> None:
         else:
             if not Path(model).is_file():
                 raise UserError(f"model not found: {model}")
+            from s5geo.models.checkpoint import require_torch_file
             from s5geo.train.evaluate import evaluate_checkpoint
+
+            require_torch_file(Path(model), "s5geo evaluate takes a .ckpt or an .onnx model")
 
             result = evaluate_checkpoint(Path(model), cfg.data, split, out)
         if as_json:

@@ -46,3 +46,63 @@ def test_wrong_type_and_missing_file(tmp_path: Path) -> None:
         load_config(tmp_path / "absent.yaml")
     with pytest.raises(UserError, match="key=value"):
         load_config(write(tmp_path / "ok.yaml", "{}"), ["train.steps"])
+
+
+@pytest.mark.parametrize(
+    ("override", "allowed"),
+    [
+        ("train.steps=-5", "> 0"),
+        ("train.batch_size=0", "> 0"),
+        ("train.devices=0", "> 0"),
+        ("train.lr=-1", "> 0"),
+        ("train.tau=1.5", r"in \(0, 1\]"),
+        ("train.tau=0", r"in \(0, 1\]"),
+        ("train.cutmix_p=2", r"in \[0, 1\]"),
+        ("train.cutmix_area=[0.5, 0.1]", "low <= high <= 1"),
+        ("train.precision=fp16", "one of 32-true"),
+        ("train.seed=-1", "2\\*\\*32"),
+        ("train.max_minutes=0", "> 0"),
+        ("model.dropout=1", r"in \[0, 1\)"),
+        ("data.kind=folders", "one of image_folder, raster, aligned"),
+        ("data.std=[0.2, 0, 0.2]", "numbers > 0"),
+        ("data.bands=[0, 1, 2]", "band numbers >= 1"),
+        ("train.method=foo", "one of supervised, s4p"),
+    ],
+)
+def test_values_outside_their_domain_name_key_and_allowed_values(
+    tmp_path: Path, override: str, allowed: str
+) -> None:
+    key = override.split("=")[0]
+    with pytest.raises(UserError, match=rf"^config key {key}: .* it must be .*{allowed}"):
+        load_config(write(tmp_path / "ok.yaml", "{}"), [override])
+
+
+def test_values_on_the_edge_of_their_domain_are_accepted(tmp_path: Path) -> None:
+    edges = ["train.tau=1", "train.cutmix_p=0", "train.weight_decay=0", "train.num_workers=0",
+             "model.dropout=0", "train.max_minutes=null", "train.method=supervised"]  # fmt: skip
+    cfg = load_config(write(tmp_path / "ok.yaml", "{}"), edges)
+    assert cfg.train.tau == 1.0 and cfg.train.max_minutes is None
+
+
+def test_every_bundled_recipe_is_valid() -> None:
+    """The domains refuse nothing the project's own configs use."""
+    from s5geo.distill.config import load_distill_config
+
+    configs = Path(__file__).resolve().parents[1] / "configs"
+    for path in [*(configs / "s4p").glob("*.yaml"), *(configs / "data").glob("*.yaml")]:
+        load_config(path)
+    for path in (configs / "distill").glob("*.yaml"):
+        load_distill_config(path)
+
+
+def test_invalid_yaml_is_one_line_with_its_position(tmp_path: Path) -> None:
+    path = write(tmp_path / "broken.yaml", "model: [unclosed\n")
+    with pytest.raises(UserError) as caught:
+        load_config(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: invalid YAML at line 1, column 8: ")
+    assert "\n" not in message
+    binary = tmp_path / "scene.yaml"
+    binary.write_bytes(b"\xff\xd8\xff\xe0 not text")
+    with pytest.raises(UserError, match="not a YAML text file"):
+        load_config(binary)

@@ -56,16 +56,10 @@ class CurateOptions:
 
 def checkpoint_config(path: Path) -> Config:
     """The run config stored in an ``s5geo train`` checkpoint, without building the model."""
-    import torch
-
     from s5geo.config import from_dict
+    from s5geo.models.checkpoint import load_torch_file
 
-    if not Path(path).is_file():
-        raise UserError(f"checkpoint not found: {path}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:
-        raise UserError(f"cannot read checkpoint {path}: {exc}") from None
+    ckpt = load_torch_file(path, mmap=True, expected="s5geo curate takes a .ckpt of s5geo train")
     config = ckpt.get("hyper_parameters", {}).get("config") if isinstance(ckpt, dict) else None
     if config is None:
         raise UserError(f"{path} is not an s5geo training checkpoint (no config inside)")

@@ -54,6 +54,35 @@ def write_summary(run: Path, stages: tuple[str, ...]) -> list[dict[str, Any]]:
     return rows
 
 
+def check_skip(cfg: DistillConfig, names: tuple[str, ...]) -> None:
+    """UserError unless every ``distill.skip`` entry names a stage or a stage group (``adapt``)."""
+    known = list(dict.fromkeys([*names, *(n.split("_")[0] for n in names)]))
+    for entry in cfg.distill.skip:
+        if entry not in known:
+            raise UserError(
+                f"config key distill.skip: {entry!r} is not allowed; it must be one of "
+                f"{', '.join(known)} (stages of {cfg.distill.method})"
+            )
+
+
+def check_distill(cfg: DistillConfig, names: tuple[str, ...]) -> None:
+    """Everything ``s5geo distill`` can refuse before it writes or starts anything: stages to
+    skip, the student's name and class count, the data and its splits, the teacher checkpoint."""
+    from s5geo.models.checkpoint import load_torch_file
+    from s5geo.train.preflight import check_data, check_model
+
+    check_skip(cfg, names)
+    check_model(cfg.model, cfg.data, smp=True)
+    d = cfg.data
+    labeled = cfg.train.labeled_split or d.split_labeled
+    check_data(d, [labeled, d.split_unlabeled, d.split_val, d.split_test], kinds=("image_folder",))
+    if cfg.distill.method != "supervised":
+        teacher = Path(cfg.distill.teacher)
+        if not teacher.is_file():
+            raise UserError(f"teacher checkpoint not found: {teacher} (set distill.teacher)")
+        load_torch_file(teacher, mmap=True)
+
+
 def distill(
     cfg: DistillConfig, config_path: Path, stage: str | None = None, resume: bool = False
 ) -> Path:
@@ -76,11 +105,9 @@ def distill(
         raise UserError(
             f"run folder {run} exists: pass --resume to continue it, or set train.run_name"
         )
+    check_distill(cfg, names)  # nothing is written before the recipe is known to work
     if config_file.is_file() and config_file.read_text() != resolved:
         (run / f"config.{int(time.time())}.yaml").write_text(resolved)  # what this session ran
-    teacher = Path(cfg.distill.teacher)
-    if cfg.distill.method != "supervised" and not teacher.is_file():
-        raise UserError(f"teacher checkpoint not found: {teacher} (set distill.teacher)")
     run.mkdir(parents=True, exist_ok=True)
     if not config_file.is_file():
         config_file.write_text(resolved)

@@ -24,8 +24,8 @@ from s5geo.data.classes import get_class_map
 from s5geo.distill.config import DistillConfig, StageConfig
 from s5geo.distill.data import DistillDataModule, Sample, split_source
 from s5geo.distill.students import build_student
-from s5geo.errors import UserError
 from s5geo.metrics import confusion_matrix, scores
+from s5geo.models.checkpoint import load_torch_file
 from s5geo.train.evaluate import percent
 from s5geo.train.inference import predict_probs
 
@@ -41,10 +41,7 @@ class StageResult:
 
 def load_net(checkpoint: Path) -> tuple[nn.Module, Config]:
     """Network (eval mode) and run config of a stage checkpoint (students of any kind)."""
-    try:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"cannot read checkpoint {checkpoint}: {exc}") from None
+    ckpt = load_torch_file(checkpoint)
     cfg = from_dict(Config, ckpt["hyper_parameters"]["config"])
     net = build_student(cfg.model)
     net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})

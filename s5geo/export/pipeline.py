@@ -28,6 +28,7 @@ from s5geo.export.onnx_export import export_model
 from s5geo.export.quantize import to_fp16, to_int8
 from s5geo.io.atomic import atomic_outputs
 from s5geo.modelfile import ModelInfo
+from s5geo.models.checkpoint import load_torch_file
 
 # Overlap recorded in exported models: windows overlap by this share when s5geo predicts.
 EXPORT_OVERLAP_PCT = 12.5
@@ -116,14 +117,12 @@ def real_windows(info: ModelInfo, images: list[Path], count: int) -> np.ndarray:
     return out
 
 
+EXPORT_TAKES = "s5geo export takes a .ckpt of s5geo train or s5geo distill"
+
+
 def stored_config(checkpoint: Path) -> dict[str, Any]:
     """The run config inside an s5geo training checkpoint (memory-mapped: tensors are not read)."""
-    if not Path(checkpoint).is_file():
-        raise UserError(f"checkpoint not found: {checkpoint}")
-    try:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:
-        raise UserError(f"cannot read checkpoint {checkpoint}: {exc}") from None
+    ckpt = load_torch_file(checkpoint, mmap=True, expected=EXPORT_TAKES)
     config = ckpt.get("hyper_parameters", {}).get("config") if isinstance(ckpt, dict) else None
     if not isinstance(config, dict):
         raise UserError(f"{checkpoint} is not an s5geo training checkpoint (no config inside)")

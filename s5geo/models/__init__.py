@@ -16,8 +16,8 @@ from s5geo.config import ModelConfig, load_config
 from s5geo.errors import UserError
 from s5geo.models.checkpoint import load_vit_weights
 from s5geo.models.pyramid import SimpleFeaturePyramid
-from s5geo.models.segmentor import Segmentor, TimmFeatures
-from s5geo.models.smp import SMP_PREFIX, build_smp
+from s5geo.models.segmentor import Segmentor, TimmFeatures, check_timm_name
+from s5geo.models.smp import SMP_PREFIX, build_smp, check_smp_name
 from s5geo.models.upernet import UperNetHead
 from s5geo.models.vit import VIT_VARIANTS, ViT
 
@@ -27,6 +27,7 @@ __all__ = [
     "ViT",
     "build_model",
     "build_network",
+    "check_model_name",
     "count_parameters",
     "describe_config",
 ]
@@ -34,8 +35,29 @@ __all__ = [
 TIMM_PREFIX = "timm:"
 
 
+def check_model_name(name: str, *, smp: bool = False) -> None:
+    """UserError naming ``model.name`` and the names it allows unless a builder knows ``name``.
+
+    :func:`build_model` builds ViT variants and ``timm:<backbone>``; with ``smp``, names that
+    :func:`build_network` builds (``smp:<Arch>:<encoder>`` students) are accepted too.
+    """
+    if name in VIT_VARIANTS:
+        return
+    if name.startswith(TIMM_PREFIX):
+        check_timm_name(name[len(TIMM_PREFIX) :], name)
+        return
+    if smp and name.startswith(SMP_PREFIX):
+        check_smp_name(name)
+        return
+    known = [*VIT_VARIANTS, TIMM_PREFIX + "<timm model>"]
+    if smp:
+        known.append(SMP_PREFIX + "<Unet|FPN>:<encoder>")
+    raise UserError(f"config key model.name: unknown model {name!r}; known: {', '.join(known)}")
+
+
 def build_model(cfg: ModelConfig) -> Segmentor:
     """The network named by ``cfg.name``: a ViT variant or ``timm:<backbone>``."""
+    check_model_name(cfg.name)
     if cfg.name.startswith(TIMM_PREFIX):
         features = TimmFeatures(
             cfg.name[len(TIMM_PREFIX) :], cfg.in_chans, pretrained=cfg.pretrained == "timm"
@@ -43,7 +65,7 @@ def build_model(cfg: ModelConfig) -> Segmentor:
         backbone: torch.nn.Module = features
         neck: torch.nn.Module | None = None
         channels: list[int] = features.out_channels
-    elif cfg.name in VIT_VARIANTS:
+    else:  # a ViT variant: check_model_name refused every other name
         v = VIT_VARIANTS[cfg.name]
         taps = tuple(cfg.taps) if cfg.taps is not None else v.taps
         if len(taps) != 4:
@@ -62,9 +84,6 @@ def build_model(cfg: ModelConfig) -> Segmentor:
             load_vit_weights(vit, Path(cfg.pretrained))
         pyramid = SimpleFeaturePyramid(v.embed_dim)
         backbone, neck, channels = vit, pyramid, pyramid.out_channels
-    else:
-        known = ", ".join([*VIT_VARIANTS, TIMM_PREFIX + "<name>"])
-        raise UserError(f"unknown model.name {cfg.name!r}; known: {known}")
     head = UperNetHead(channels, cfg.num_classes, cfg.decoder_channels, dropout=cfg.dropout)
     return Segmentor(backbone, neck, head)
 

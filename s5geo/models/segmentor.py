@@ -7,13 +7,32 @@ fast CPU recipes). Nothing is subclassed: the segmentor only composes the parts.
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from s5geo.errors import UserError
 from s5geo.models.upernet import UperNetHead
+
+
+def check_timm_name(arch: str, name: str) -> None:
+    """UserError unless timm knows the architecture ``arch`` (``name``: the model.name it is in).
+
+    The message suggests close timm names, as timm lists too many to name them all.
+    """
+    import timm
+
+    if timm.is_model(arch):
+        return
+    close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise UserError(
+        f"config key model.name: {name!r}: timm has no model {arch!r} "
+        f"(timm.list_models() lists them){hint}"
+    )
 
 
 class TimmFeatures(nn.Module):

@@ -7,6 +7,7 @@ s5geo model (export, evaluate).
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from torch import nn
@@ -16,16 +17,43 @@ from s5geo.errors import UserError
 
 SMP_PREFIX = "smp:"
 SMP_ARCHS = ("Unet", "FPN")
+TIMM_ENCODER_PREFIX = "tu-"  # smp's name for a timm encoder
+
+
+def check_smp_name(name: str) -> tuple[str, str]:
+    """``(Arch, encoder)`` of an ``smp:<Arch>:<encoder>`` name; UserError unless smp builds it.
+
+    The encoder is one of smp's own or ``tu-<timm model>``.
+    """
+    from segmentation_models_pytorch.encoders import get_encoder_names
+
+    from s5geo.models.segmentor import check_timm_name
+
+    parts = name.split(":", 2)
+    if len(parts) != 3 or parts[1] not in SMP_ARCHS:
+        raise UserError(
+            f"config key model.name: {name!r} is not of the form "
+            f"smp:<{'|'.join(SMP_ARCHS)}>:<encoder>"
+        )
+    arch, encoder = parts[1], parts[2]
+    if encoder.startswith(TIMM_ENCODER_PREFIX):
+        check_timm_name(encoder[len(TIMM_ENCODER_PREFIX) :], name)
+    elif encoder not in get_encoder_names():
+        close = difflib.get_close_matches(encoder, get_encoder_names(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise UserError(
+            f"config key model.name: {name!r}: unknown smp encoder {encoder!r} (known: "
+            f"segmentation_models_pytorch's encoders or {TIMM_ENCODER_PREFIX}<timm model>){hint}"
+        )
+    return arch, encoder
 
 
 def build_smp(cfg: ModelConfig) -> nn.Module:
     """An ``smp:<Arch>:<encoder>`` network, randomly initialised."""
     import segmentation_models_pytorch as smp
 
-    parts = cfg.name.split(":", 2)
-    if len(parts) != 3 or parts[1] not in SMP_ARCHS:
-        raise UserError(f"model.name {cfg.name!r}: expected smp:<{'|'.join(SMP_ARCHS)}>:<encoder>")
-    arch, encoder, c = parts[1], parts[2], cfg.decoder_channels
+    arch, encoder = check_smp_name(cfg.name)
+    c = cfg.decoder_channels
     common: dict[str, Any] = {
         "encoder_name": encoder,
         "encoder_weights": None,

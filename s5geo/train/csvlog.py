@@ -14,6 +14,8 @@ from pathlib import Path
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.loggers.csv_logs import ExperimentWriter
 
+from s5geo.errors import UserError
+
 
 class _KeepingWriter(ExperimentWriter):
     """Lightning's CSV writer, keeping an existing file's rows with ``step < keep_before``."""
@@ -66,7 +68,9 @@ def checkpoint_step(checkpoint: Path | None) -> int | None:
     """The global step a Lightning checkpoint was saved at (None without a checkpoint)."""
     if checkpoint is None:
         return None
-    import torch
+    from s5geo.models.checkpoint import load_torch_file
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)
+    state = load_torch_file(checkpoint, mmap=True)
+    if not isinstance(state, dict):
+        raise UserError(f"{checkpoint} is not a Lightning checkpoint (no global_step)")
     return int(state.get("global_step", 0))

@@ -26,14 +26,10 @@ from s5geo.metrics import confusion_matrix, percent, scores
 
 def load_checkpoint_model(path: Path) -> tuple[Any, Config]:
     """The network (eval mode) and run config of a Lightning checkpoint written by s5geo train."""
-    import torch
-
     from s5geo.models import build_network
+    from s5geo.models.checkpoint import load_torch_file
 
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UserError(f"cannot read checkpoint {path}: {exc}") from None
+    ckpt = load_torch_file(path)
     config = ckpt.get("hyper_parameters", {}).get("config") if isinstance(ckpt, dict) else None
     if config is None:
         raise UserError(f"{path} is not an s5geo training checkpoint (no config inside)")

@@ -27,13 +27,29 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from s5geo.config import DataConfig
+from s5geo.config import (
+    ALL_NON_NEGATIVE,
+    DATA_KINDS,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
+    DataConfig,
+    check_key,
+    choice,
+)
 from s5geo.data.aligned import aligned_split, class_map_for
 from s5geo.data.views import ViewStream
 from s5geo.errors import UserError
 from s5geo.metrics import scores
-from s5geo.models.mdf import MDFConfig, build_mdf_model, load_mdf_config, mdf_config_from_dict
+from s5geo.models.mdf import (
+    MDFConfig,
+    MDFDataset,
+    build_mdf_model,
+    load_mdf_config,
+    mdf_config_from_dict,
+)
 from s5geo.models.moe import MoESegmentor
+from s5geo.models.vit import VIT_VARIANTS
 from s5geo.train.inference import predict_probs
 
 
@@ -248,14 +264,51 @@ class MDFModule(L.LightningModule):
 
 
 def check_mdf_config(cfg: MDFConfig) -> None:
-    """Refuse configs that cannot train before any data is read."""
+    """Refuse configs that cannot train before any data is read.
+
+    Adds to what loading checks: MoE-MDF's own keys (method, expert width, layer decay, each
+    dataset's weight, start step, batch size and class weights) and a ViT model.
+    """
+    t = cfg.train
+    choice("mdf").check(t.method, "train.method")
+    check_key(t.weight_decay, NON_NEGATIVE, "train.weight_decay")
+    check_key(t.layer_decay, PROBABILITY, "train.layer_decay")
+    check_key(cfg.moe.expert_dim, NON_NEGATIVE, "moe.expert_dim")
+    if cfg.model.name not in VIT_VARIANTS:
+        raise UserError(
+            f"config key model.name: {cfg.model.name!r} is not allowed; MoE-MDF needs a ViT: "
+            f"one of {', '.join(VIT_VARIANTS)}"
+        )
     if not any(s.start_step == 0 for s in cfg.datasets.values()):
         raise UserError("at least one dataset must start at step 0 (datasets.<name>.start_step)")
     for name, spec in cfg.datasets.items():
-        if len(spec.data.mean) != cfg.model.in_chans or len(spec.data.std) != cfg.model.in_chans:
-            raise UserError(
-                f"datasets.{name}.data: mean/std need {cfg.model.in_chans} values (model.in_chans)"
-            )
+        _check_dataset(cfg, name, spec)
+
+
+def _check_dataset(cfg: MDFConfig, name: str, spec: MDFDataset) -> None:
+    """The values of ``datasets.<name>`` that loading cannot check on its own."""
+    key = f"datasets.{name}"
+    check_key(spec.weight, NON_NEGATIVE, f"{key}.weight")
+    check_key(spec.batch_size, POSITIVE, f"{key}.batch_size")
+    check_key(spec.num_classes, POSITIVE, f"{key}.num_classes")
+    check_key(spec.class_weights, ALL_NON_NEGATIVE, f"{key}.class_weights")
+    if not 0 <= spec.start_step < cfg.train.steps:
+        raise UserError(
+            f"config key {key}.start_step: {spec.start_step} is not allowed; it must be in "
+            f"[0, train.steps) = [0, {cfg.train.steps})"
+        )
+    if len(spec.data.mean) != cfg.model.in_chans or len(spec.data.std) != cfg.model.in_chans:
+        raise UserError(f"{key}.data: mean/std need {cfg.model.in_chans} values (model.in_chans)")
+
+
+def check_mdf_data(cfg: MDFConfig) -> None:
+    """UserError unless every dataset's root and train/val/test splits exist."""
+    from s5geo.train.preflight import check_data
+
+    for name, spec in cfg.datasets.items():
+        d = spec.data
+        check_data(d, [d.split_labeled, d.split_val, d.split_test], key=f"datasets.{name}.data",
+                   kinds=DATA_KINDS)  # fmt: skip
 
 
 def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None = None) -> Path:
@@ -263,6 +316,7 @@ def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None
     import yaml
 
     from s5geo.models.mdf import count
+    from s5geo.train.preflight import check_resume
     from s5geo.train.runner import versions
     from s5geo.train.trainer import make_trainer
 
@@ -270,18 +324,19 @@ def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None
     cfg = load_mdf_config(config_path, overrides)
     check_mdf_config(cfg)
     t = cfg.train
-    torch.set_num_threads(t.threads)
-    L.seed_everything(t.seed, workers=True)
     run = Path(t.out_dir) / (t.run_name or f"{config_path.stem}_seed{t.seed}")
     ckpt_dir = run / "checkpoints"
     if resume is None and (ckpt_dir / "last.ckpt").is_file():
         resume = ckpt_dir / "last.ckpt"
     if resume is not None and not Path(resume).is_file():
         raise UserError(f"checkpoint to resume from not found: {resume}")
+    check_mdf_data(cfg)
+    check_resume(resume)
+    torch.set_num_threads(t.threads)
+    L.seed_everything(t.seed, workers=True)
+    module = MDFModule(cfg.to_dict(), load_weights=resume is None)
     run.mkdir(parents=True, exist_ok=True)
     (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
-    module = MDFModule(cfg.to_dict(), load_weights=resume is None)
     data = MDFDataModule(cfg)
     trainer = make_trainer(run, t, steps=t.steps, resume=resume, monitor="val/miou_mean")
     started = time.time()
@@ -317,13 +372,14 @@ def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None
 def load_mdf_dataset_model(checkpoint: Path, dataset: str) -> tuple[nn.Module, MDFConfig]:
     """One dataset's path of a MoE-MDF training checkpoint as a dense segmentor (eval mode), for
     ``s5geo export``; the config gives that dataset's ``data`` section for the model metadata."""
+    from s5geo.models.checkpoint import load_torch_file
     from s5geo.models.moe import dataset_path
 
+    ckpt = load_torch_file(checkpoint)
     try:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
         config = ckpt["hyper_parameters"]["config"]
-    except Exception as exc:
-        raise UserError(f"{checkpoint} is not a MoE-MDF training checkpoint: {exc}") from None
+    except (KeyError, TypeError):
+        raise UserError(f"{checkpoint} is not a MoE-MDF training checkpoint (no config)") from None
     cfg = mdf_config_from_dict(config)
     if dataset not in cfg.datasets:
         raise UserError(

@@ -55,20 +55,19 @@ def train(cfg: Config, config_path: Path, resume: Path | None = None) -> Path:
     from s5geo.train.evaluate import evaluate_checkpoint
     from s5geo.train.modules import module_for
     from s5geo.train.plots import plot_curves
+    from s5geo.train.preflight import check_run
     from s5geo.train.trainer import make_trainer
 
     t = cfg.train
-    torch.set_num_threads(t.threads)
-    L.seed_everything(t.seed, workers=True)
     run = run_dir_for(cfg, config_path)
     ckpt_dir = run / "checkpoints"
     if resume is None and (ckpt_dir / "last.ckpt").is_file():
         resume = ckpt_dir / "last.ckpt"
     if resume is not None and not Path(resume).is_file():
         raise UserError(f"checkpoint to resume from not found: {resume}")
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-
+    check_run(cfg, resume)  # nothing is written or started before the recipe is known to work
+    torch.set_num_threads(t.threads)
+    L.seed_everything(t.seed, workers=True)
     data = SegmentationDataModule(
         cfg.data,
         labeled_split=t.labeled_split or cfg.data.split_labeled,
@@ -77,12 +76,9 @@ def train(cfg: Config, config_path: Path, resume: Path | None = None) -> Path:
         batch_size=t.batch_size,
         num_workers=t.num_workers,
     )
-    if data.class_map.num_classes != cfg.model.num_classes:
-        raise UserError(
-            f"model.num_classes is {cfg.model.num_classes} but class map {cfg.data.class_map!r} "
-            f"has {data.class_map.num_classes} classes"
-        )
     module = module_for(cfg, data.class_map.ignore_index)
+    run.mkdir(parents=True, exist_ok=True)
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     trainer = make_trainer(run, t, steps=t.steps, resume=resume)
     started = time.time()
     record: dict[str, Any] = {"seed": t.seed, "versions": versions(), "resumed_from": None}

@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def s5geo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "s5geo.cli.main", *args],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
     )  # fmt: skip
 
 
@@ -46,3 +46,24 @@ def test_moe_checkpoint_without_dataset_lists_the_datasets(tmp_path: Path) -> No
 def test_help_documents_dataset() -> None:
     done = s5geo("export", "--help")
     assert done.returncode == 0 and "--dataset" in done.stdout and "MoE-MDF" in done.stdout
+
+
+class Payload:
+    """Pickled into a checkpoint: weights-only loading must refuse it."""
+
+
+def test_refused_checkpoints_are_one_line_and_write_nothing(tmp_path: Path) -> None:
+    evil, image, out = tmp_path / "evil.ckpt", tmp_path / "some.tif", tmp_path / "x.onnx"
+    torch.save({"x": Payload()}, evil)
+    image.write_bytes(b"II*\x00" + bytes(200))
+    done = s5geo("export", str(evil), "--out", str(out))
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"error: {evil} holds objects other than weights; s5geo refuses to unpickle it "
+        "(not an s5geo checkpoint?)"
+    ]
+    done = s5geo("export", str(image), "--out", str(out))
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [
+        f"error: {image} is not a PyTorch checkpoint "
+        "(s5geo export takes a .ckpt of s5geo train or s5geo distill)"
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.ckpt", "some.tif"]

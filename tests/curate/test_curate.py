@@ -174,13 +174,13 @@ def test_random_strategy_from_the_command_line(
     cmd = [sys.executable, "-m", "s5geo.cli.main", "curate", str(config_only_checkpoint),
            "--pool", str(scene), "--target", "2", "--window", "50", "--strategy", "random",
            "--out", str(tmp_path / "out")]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "selected 2 of 6 windows" in done.stdout
     rows = read_selection(tmp_path / "out" / "selection.gpkg")
     assert len(rows) == 2 and {r["width"] for r in rows} == {50}
     bad = subprocess.run([*cmd, "--overwrite", "--strategy", "entropy"], capture_output=True,
-                         text=True, timeout=120)  # fmt: skip
+                         text=True, timeout=600)  # fmt: skip
     assert bad.returncode == 2
     assert bad.stderr.strip().splitlines() == [
         "error: unknown curation strategy 'entropy'; known: rs4p, random"

@@ -150,7 +150,7 @@ def test_train_command_refuses_a_missing_selection(tmp_path: Path) -> None:
         [sys.executable, "-m", "s5geo.cli.main", "train", str(CURATED),
          "--set", f"data.unlabeled_selection={tmp_path / 'none.gpkg'}",
          "--set", f"train.out_dir={tmp_path}"],
-        capture_output=True, text=True, cwd=ROOT, timeout=120,
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
     )  # fmt: skip
     assert done.returncode == 2
     last = done.stderr.strip().splitlines()[-1]

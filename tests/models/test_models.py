@@ -1,5 +1,6 @@
 """Model composition: paper parameter counts, output shapes, ViT checkpoint loading."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -59,3 +60,30 @@ def test_mismatched_checkpoint_is_refused(tmp_path: Path) -> None:
         load_vit_weights(ViT(img_size=64, embed_dim=192, depth=12, num_heads=3), path)
     with pytest.raises(UserError, match="not found"):
         load_vit_weights(ViT(img_size=64, embed_dim=192, depth=12, num_heads=3), tmp_path / "x")
+
+
+@pytest.mark.parametrize(
+    ("name", "smp", "message"),
+    [
+        ("timm:nonexistent_net", False, "timm has no model 'nonexistent_net'"),
+        ("timm:resnet81", False, "did you mean resnet18"),
+        ("smp:Unet:resnet18", False, "unknown model 'smp:Unet:resnet18'; known: vit_tiny"),
+        ("smp:Linknet:resnet18", True, "smp:<Unet|FPN>:<encoder>"),
+        ("smp:Unet:resnet81", True, "unknown smp encoder 'resnet81'"),
+        ("smp:FPN:tu-nonexistent_net", True, "timm has no model 'nonexistent_net'"),
+    ],
+)
+def test_unknown_names_are_refused_before_building(name: str, smp: bool, message: str) -> None:
+    from s5geo.models import check_model_name
+
+    with pytest.raises(UserError, match=rf"^config key model\.name: .*{re.escape(message)}"):
+        check_model_name(name, smp=smp)
+
+
+def test_known_names_pass() -> None:
+    from s5geo.models import check_model_name
+
+    for name in ("vit_tiny", "timm:resnet18", "timm:resnet18.a1_in1k"):
+        check_model_name(name)
+    for name in ("smp:Unet:resnet18", "smp:FPN:tu-mobilenetv3_small_100"):
+        check_model_name(name, smp=True)

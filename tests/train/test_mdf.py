@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,13 @@ import torch
 
 from s5geo.errors import UserError
 from s5geo.models.mdf import load_mdf_config
-from s5geo.train.mdf import MDFModule, layer_decay_groups, load_mdf_dataset_model, train_mdf
+from s5geo.train.mdf import (
+    MDFModule,
+    check_mdf_config,
+    layer_decay_groups,
+    load_mdf_dataset_model,
+    train_mdf,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 CPU = ROOT / "configs" / "mdf" / "cpu_three.yaml"
@@ -110,3 +117,37 @@ def test_disabled_datasets_are_left_out() -> None:
         MDFModule(load_mdf_config(CPU, ["datasets.spacenet.class_weights=[1, 2, 3]"]).to_dict())
     with pytest.raises(UserError, match="datasets.spacenet.wieght"):
         load_mdf_config(CPU, ["datasets.spacenet.wieght=2"])
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.lr=-1", "config key train.lr: -1.0 is not allowed; it must be > 0"),
+        ("train.weight_decay=-0.1", "config key train.weight_decay: -0.1 is not allowed"),
+        ("train.layer_decay=1.5", "train.layer_decay: 1.5 is not allowed; it must be in (0, 1]"),
+        ("train.method=s4p", "train.method: 's4p' is not allowed; it must be one of mdf"),
+        ("moe.expert_dim=-1", "config key moe.expert_dim: -1 is not allowed; it must be >= 0"),
+        ("datasets.spacenet.batch_size=0", "datasets.spacenet.batch_size: 0 is not allowed"),
+        ("datasets.spacenet.weight=-1", "datasets.spacenet.weight: -1.0 is not allowed"),
+        ("datasets.dubai.start_step=600", "datasets.dubai.start_step: 600 is not allowed"),
+        ("model.name=timm:resnet18", "MoE-MDF needs a ViT: one of vit_tiny"),
+    ],
+)
+def test_bad_values_are_refused_before_the_run_folder(
+    tmp_path: Path, override: str, message: str
+) -> None:
+    with pytest.raises(UserError, match=re.escape(message)):
+        train_mdf(CPU, [f"train.out_dir={tmp_path}", override])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_missing_data_is_refused_before_the_run_folder(real_data: Path, tmp_path: Path) -> None:
+    root = "datasets.spacenet.data.root=/nonexistent/s5geo"
+    with pytest.raises(UserError, match=re.escape("datasets.spacenet.data.root")):
+        train_mdf(CPU, [f"train.out_dir={tmp_path}", root])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_bundled_mdf_recipe_is_valid() -> None:
+    for path in (ROOT / "configs" / "mdf").glob("*.yaml"):
+        check_mdf_config(load_mdf_config(path))
