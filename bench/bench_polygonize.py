@@ -5,7 +5,7 @@
 Methods, each run in its own process (wall time, and peak RSS from the kernel via wait4):
 
 - ``s5geo``: ``s5geo.vector.polygonize_raster`` with its defaults (strips of at most 1024 rows and
-  4 MP, streaming, seam-free; regions crossing strips spilled to a temporary file until they end);
+  1 MP, streaming, seam-free; regions crossing strips spilled to a temporary file until they end);
 - ``rasterio``: the whole class raster read into memory, ``rasterio.features.shapes`` over it,
   shapely polygons, areas, one ``pyogrio.raw.write`` of the same GeoPackage layer (GPKG 1.2,
   spatial index) and the same QGIS style;

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pyproj
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.errors import CRSError
 
 from s5geo.errors import UserError
+
+if TYPE_CHECKING:  # pyproj is imported only for geographic CRSs: 21 MiB of resident memory
+    import pyproj
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,8 @@ class GroundMetrics:
         if crs is None or not crs.to_wkt():
             raise UserError("the raster has no CRS: polygon areas in m² need one")
         if crs.is_geographic:
+            import pyproj
+
             return cls(transform, pyproj.CRS.from_wkt(crs.to_wkt()).get_geod(), 1.0)
         try:
             _, factor = crs.linear_units_factor

@@ -55,16 +55,21 @@ from s5geo.vector.validity import needs_check, valid_polygons
 
 NODATA = 255  # the class rasters' nodata value, used when a raster declares none
 # Polygons per batch written (and simplified as one coverage), and converted from GDAL at a time.
-BATCH_POLYGONS = 20_000
-BATCH_VERTICES = 500_000
-CHUNK_POLYGONS = 10_000
+# Each is held a few times over while it is converted (GEOS, WKB, the CRS copy); measured on the
+# 24 MP benchmark raster, 5,000 and 2,000 instead of 20,000 and 10,000 lowered the peak by
+# 40 MiB at no measurable cost in time.
+BATCH_POLYGONS = 5_000
+BATCH_VERTICES = 125_000
+CHUNK_POLYGONS = 2_000
 # GDAL's block cache while reading strips (MiB): GDAL's default, 5 % of RAM, would fill with the
 # decoded tiles of a large raster; a strip needs only its own tiles.
 GDAL_CACHE_MB = 64
 # Most pixels polygonized per strip: on wide rasters strips get fewer rows than ``block_rows`` so
-# GDAL's polygons of one strip (the largest allocation here) stay bounded by this, not by the
-# raster's width (measured: 1682 MiB peak at 20000 px wide with 1024-row strips).
-STRIP_PIXELS = 4 * 2**20
+# GDAL's polygons of one strip (the largest allocation here, held until the strip is done) stay
+# bounded by this, not by the raster's width (measured: 1682 MiB peak at 20000 px wide with
+# 1024-row strips). Measured peaks on the 24 MP benchmark raster: 237 MiB with 4 MP strips,
+# 183 MiB with 2 MP, 159 MiB with 1 MP (docs/benchmarks/polygonize.md).
+STRIP_PIXELS = 2**20
 
 
 @dataclass(frozen=True)

@@ -149,10 +149,10 @@ def mixed_batches(streamed_every: int) -> tuple[list[PolygonBatch], list[shapely
 
 def test_streamed_geometries_fill_their_rows_in_order(tmp_path: Path) -> None:
     """Streamed features keep their place (fid), attributes, R-tree entry and the layer extent;
-    the file stays a GeoPackage GDAL reads and appends to, its triggers as GDAL made them."""
+    the file stays a GeoPackage GDAL reads and appends to, its triggers as GDAL makes them."""
     plain = tmp_path / "plain.gpkg"
     path = tmp_path / "streamed.gpkg"
-    write_polygon_layer(plain, "landcover", WKT, batches(1, 5))
+    gdal_layer(plain, next(batches(1, 5)))
     written, everything = mixed_batches(streamed_every=7)
     write_polygon_layer(path, "landcover", WKT, written)
 
@@ -178,16 +178,19 @@ def test_streamed_geometries_fill_their_rows_in_order(tmp_path: Path) -> None:
         assert extent == (0.0, -10.0, 152.0, 1.0)  # n = 147 is streamed: x up to 152
         assert con.execute("SELECT count(*) FROM rtree_landcover_geom").fetchone() == (150,)
         assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        assert con.execute("SELECT rtreecheck('rtree_landcover_geom')").fetchone() == ("ok",)
         columns = [row[1] for row in con.execute("PRAGMA table_info(landcover)")]
         assert columns == ["fid", "class_id", "class_name", "area_m2", "geom"]
         triggers = con.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'landcover'"
+            " ORDER BY name"
         ).fetchall()
     with sqlite3.connect(plain) as con:
         assert (
             triggers
             == con.execute(
-                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
+                "SELECT name, sql FROM sqlite_master WHERE type = 'trigger'"
+                " AND tbl_name = 'landcover' ORDER BY name"
             ).fetchall()
         )
     # GDAL appends through the re-created triggers: the R-tree gets the new feature.
@@ -222,7 +225,7 @@ def test_a_layer_of_streamed_geometries_only(tmp_path: Path) -> None:
     assert tuple(info["total_bounds"]) == polygon.bounds
 
 
-def test_a_failure_while_streaming_propagates_and_leaves_gdals_file(tmp_path: Path) -> None:
+def test_a_failure_while_streaming_propagates(tmp_path: Path) -> None:
     geoms = np.empty(2, dtype=object)
     geoms[0] = shapely.box(0, 0, 1, 1)
     geoms[1] = Streamed(shapely.box(2, 0, 5, 3), fail=True)
@@ -230,6 +233,94 @@ def test_a_failure_while_streaming_propagates_and_leaves_gdals_file(tmp_path: Pa
                          np.array(["a", "b"], dtype=object), np.array([1.0, 9.0]))  # fmt: skip
     with pytest.raises(RuntimeError, match="streaming failed"):
         write_polygon_layer(tmp_path / "failed.gpkg", "landcover", WKT, [batch])
-    with sqlite3.connect(tmp_path / "failed.gpkg") as con:  # rolled back: as GDAL wrote it
-        assert con.execute("SELECT count(*) FROM landcover WHERE geom IS NULL").fetchone() == (1,)
-        assert con.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def gdal_layer(path: Path, batch: PolygonBatch, crs: str | None = WKT) -> None:
+    """The same layer written by GDAL (pyogrio), as s5geo wrote it before writing it itself."""
+    pyogrio.raw.write(
+        path,
+        shapely.to_wkb(batch.geometries),
+        [batch.class_id, batch.class_name, batch.area_m2],
+        ["class_id", "class_name", "area_m2"],
+        layer="landcover",
+        driver="GPKG",
+        geometry_type="Polygon",
+        crs=crs,
+        dataset_options={"VERSION": "1.2"},
+        layer_options={"SPATIAL_INDEX": "YES"},
+    )
+
+
+def table(con: sqlite3.Connection, sql: str) -> list[tuple[object, ...]]:
+    return con.execute(sql).fetchall()
+
+
+@pytest.mark.parametrize("crs", [WKT, CRS.from_epsg(4326).to_wkt(), CRS.from_epsg(3035).to_wkt()])
+def test_the_geopackage_is_what_gdal_writes(tmp_path: Path, crs: str) -> None:
+    """Same metadata rows, geometry blobs byte for byte, attributes, R-tree boxes and triggers."""
+    (batch,) = batches(1, 300)
+    polygons = batch.geometries.copy()
+    polygons[::7] = shapely.buffer(polygons[::7], 0.3)  # some with many vertices
+    polygons[5] = shapely.Polygon([(0, 0), (9, 0), (9, 9), (0, 9)], [[(1, 1), (2, 1), (2, 2)]])
+    batch = PolygonBatch(polygons, batch.class_id, batch.class_name, batch.area_m2)
+    ours, gdal = tmp_path / "ours.gpkg", tmp_path / "gdal.gpkg"
+    write_polygon_layer(ours, "landcover", crs, [batch])
+    gdal_layer(gdal, batch, crs)
+    with sqlite3.connect(ours) as a, sqlite3.connect(gdal) as b:
+        for sql in (
+            "PRAGMA application_id",
+            "PRAGMA user_version",
+            "SELECT * FROM gpkg_spatial_ref_sys ORDER BY srs_id",
+            "SELECT table_name, data_type, identifier, description, min_x, min_y, max_x, max_y,"
+            " srs_id FROM gpkg_contents",
+            "SELECT * FROM gpkg_geometry_columns",
+            "SELECT * FROM gpkg_extensions",
+            "SELECT * FROM gpkg_ogr_contents",
+            "SELECT fid, class_id, class_name, area_m2, geom FROM landcover ORDER BY fid",
+            "SELECT * FROM rtree_landcover_geom ORDER BY id",
+            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'landcover'"
+            " ORDER BY name",
+            "SELECT * FROM sqlite_sequence",
+        ):
+            assert table(a, sql) == table(b, sql), sql
+        assert a.execute("SELECT rtreecheck('rtree_landcover_geom')").fetchone() == ("ok",)
+
+
+@pytest.mark.parametrize("sizes", [[0], [1], [51], [52], [50, 1, 1], [3000, 7, 2500, 1]])
+def test_the_rtree_is_bulk_loaded_valid_and_finds_what_a_scan_finds(
+    tmp_path: Path, sizes: list[int]
+) -> None:
+    rng = np.random.default_rng(len(sizes) * 1000 + sum(sizes))
+    written = []
+    for size in sizes:
+        x, y = rng.uniform(-1e5, 1e5, size), rng.uniform(-1e5, 1e5, size)
+        boxes = shapely.box(x, y, x + rng.uniform(0.1, 500, size), y + rng.uniform(0.1, 500, size))
+        ids = np.zeros(size, dtype=np.int32)
+        written.append(PolygonBatch(boxes, ids, np.full(size, "a", dtype=object), np.ones(size)))
+    path = tmp_path / "index.gpkg"
+    write_polygon_layer(path, "landcover", WKT, written)
+    geoms = np.concatenate([b.geometries for b in written])
+    with sqlite3.connect(path) as con:
+        assert con.execute("SELECT rtreecheck('rtree_landcover_geom')").fetchone() == ("ok",)
+        assert con.execute("SELECT count(*) FROM rtree_landcover_geom").fetchone() == (len(geoms),)
+        # The boxes are what SQLite itself stores when inserting them (float32, rounded out).
+        con.execute("CREATE VIRTUAL TABLE plain USING rtree(id, minx, maxx, miny, maxy)")
+        bounds = shapely.bounds(geoms)
+        rows = zip(range(1, len(geoms) + 1), *bounds[:, [0, 2, 1, 3]].T.tolist(), strict=True)
+        con.executemany("INSERT INTO plain VALUES (?, ?, ?, ?, ?)", rows)
+        assert table(con, "SELECT * FROM plain ORDER BY id") == table(
+            con, "SELECT * FROM rtree_landcover_geom ORDER BY id"
+        )
+        for qx, qy in rng.uniform(-1e5, 1e5, (20, 2)):
+            query = (qx, qx + 5000, qy, qy + 5000)
+            found = con.execute(
+                "SELECT id FROM rtree_landcover_geom WHERE maxx >= ? AND minx <= ?"
+                " AND maxy >= ? AND miny <= ? ORDER BY id",
+                query,
+            ).fetchall()
+            expected = con.execute(
+                "SELECT id FROM plain WHERE maxx >= ? AND minx <= ? AND maxy >= ? AND miny <= ?"
+                " ORDER BY id",
+                query,
+            ).fetchall()
+            assert found == expected

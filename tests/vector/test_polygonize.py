@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -561,3 +563,17 @@ def test_large_regions_with_a_rotated_transform(
     assert shapely.is_valid(geoms).all()
     assert areas.sum() == pytest.approx((classes != 255).sum() * 4.0, rel=1e-9)
     assert np.allclose(areas, shapely.area(geoms), rtol=1e-9)
+
+
+def test_importing_the_vector_package_loads_no_second_gdal_nor_pandas() -> None:
+    """pyogrio (its own GDAL, and pandas, geopandas and pyproj through its ``_compat``) and pyproj
+    cost more resident memory than polygonizing (docs/benchmarks/polygonize.md); a projected CRS
+    needs none of them."""
+    code = (
+        "import sys, s5geo.vector; "
+        "print(sorted({'pyogrio', 'pandas', 'geopandas', 'pyproj'} & set(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
+    assert loaded.strip() == "[]"
