@@ -8,9 +8,12 @@ PLUGIN_ID = "s5geo_plugin"
 PROVIDER_ID = "s5geo"
 ALGORITHM_ID = "s5geo:segmentlandcover"
 SCENE = "naip/m_4709963_se_14_1_20200831.tif"
-# A 1 km x 0.75 km area inside the scene (EPSG:26914, 200 x 150 pixels at 5 m): keeps the runs
+# A 1 km x 0.75 km area inside the scene (EPSG:26914, 5 m pixels): keeps the runs
 # that are not about the full scene to a few seconds.
 SMALL_EXTENT = (487000.0, 5207000.0, 488000.0, 5207750.0)
+# The NAIP grid starts 0.2 px off this extent, so the pixels covering it are 201 x 151 (s5geo
+# rounds an extent outwards to whole pixels: every part of it is processed).
+SMALL_EXTENT_PIXELS = (201, 151)
 
 
 def model_classes() -> dict[int, str]:

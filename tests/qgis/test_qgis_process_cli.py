@@ -16,7 +16,14 @@ import pytest
 pytest.importorskip("qgis.core")
 
 from qgis.core import QgsRasterLayer, QgsVectorLayer
-from qgis_helpers import ALGORITHM_ID, PLUGIN_ID, SMALL_EXTENT, model_classes, raster_values
+from qgis_helpers import (
+    ALGORITHM_ID,
+    PLUGIN_ID,
+    SMALL_EXTENT,
+    SMALL_EXTENT_PIXELS,
+    model_classes,
+    raster_values,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 # The Debian wrapper /usr/bin/qgis_process passes an option 3.22's tool rejects: call the binary.
@@ -69,7 +76,7 @@ def test_qgis_process_json_run(plugin_path: Path, scene_path: Path, tmp_path: Pa
     raster = QgsRasterLayer(str(out_tif), "lc")
     vector = QgsVectorLayer(str(out_gpkg), "lc", "ogr")
     assert raster.isValid() and vector.isValid()
-    assert (raster.width(), raster.height()) == (200, 150)
+    assert (raster.width(), raster.height()) == SMALL_EXTENT_PIXELS
     assert raster.crs().authid() == vector.crs().authid() == "EPSG:26914"
     assert raster_values(raster) <= set(model_classes())
     assert vector.featureCount() > 0

@@ -30,7 +30,13 @@ from qgis.core import (
     QgsReferencedRectangle,
     QgsVectorLayer,
 )
-from qgis_helpers import ALGORITHM_ID, SMALL_EXTENT, model_classes, raster_values
+from qgis_helpers import (
+    ALGORITHM_ID,
+    SMALL_EXTENT,
+    SMALL_EXTENT_PIXELS,
+    model_classes,
+    raster_values,
+)
 
 
 def small_extent(crs: Any) -> QgsReferencedRectangle:
@@ -100,9 +106,11 @@ def test_extent_and_options(provider: Any, scene_path: Path, tmp_path: Path) -> 
     )
     raster = QgsRasterLayer(str(out_tif), "small")
     # The extent is 1000 m x 750 m at 5 m per pixel.
-    assert (raster.width(), raster.height()) == (200, 150)
+    assert (raster.width(), raster.height()) == SMALL_EXTENT_PIXELS
     vector = QgsVectorLayer(str(tmp_path / "small.gpkg"), "small", "ogr")
-    assert min(f["area_m2"] for f in vector.getFeatures()) >= 500.0 - 1e-6
+    # The minimum mapping unit applies to the pixel regions; simplifying (5 m) then moves shared
+    # edges, which can take a polygon a few percent below it (README, --simplify).
+    assert min(f["area_m2"] for f in vector.getFeatures()) >= 0.9 * 500.0
 
 
 def test_run_and_load_results_adds_styled_layers(
@@ -234,4 +242,4 @@ def test_runs_inside_a_graphical_model(provider: Any, scene_path: Path, tmp_path
     result = processing.run(model, {"scene": str(scene_path), "seg:landcover": str(out_tif)})
     assert result["seg:landcover"] == str(out_tif)
     raster = QgsRasterLayer(str(out_tif), "model")
-    assert raster.isValid() and (raster.width(), raster.height()) == (200, 150)
+    assert raster.isValid() and (raster.width(), raster.height()) == SMALL_EXTENT_PIXELS
