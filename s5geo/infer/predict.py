@@ -173,9 +173,10 @@ def _window_input(
     if scale == 1.0:
         raw, valid = reader(win)
         return (valid, raw, valid) if valid.any() else None
-    valid = ds.dataset_mask(window=win) > 0
-    if np.dtype(ds.dtypes[0]).kind == "f":  # NaN is nodata (as in window_reader)
-        valid &= ~np.isnan(read_window(ds, win, bands)).any(axis=0)
+    if np.dtype(ds.dtypes[0]).kind == "f":
+        valid = reader(win)[1]  # GDAL's mask and NaN pixels, in one read (window_reader)
+    else:
+        valid = ds.dataset_mask(window=win) > 0
     if not valid.any():
         return None
     h, w = valid.shape

@@ -308,3 +308,15 @@ def test_outputs_must_carry_the_extension_of_their_format(make_scene, perpixel_m
         with pytest.raises(UserError, match=what):
             predict_scene(scene, out, model=perpixel_model, **options)
     assert _files(tmp_path) == {"scene.tif", "perpixel.onnx"}
+
+
+def test_nan_pixels_are_nodata_when_the_scene_is_resampled(tmp_path, rng) -> None:
+    model = build_perpixel_model(tmp_path / "m.onnx", resolution_cm=100.0)  # a 1 m model
+    raw = rng.uniform(0.0, 255.0, size=(3, 120, 120)).astype("float32")
+    raw[:, 30:60, 20:90] = np.nan
+    scene = write_scene(tmp_path / "nan.tif", raw, res=0.5)
+    result = predict_scene(scene, tmp_path / "o.tif", model=model)
+    assert result.scale == pytest.approx(2.0)
+    classes = _read(tmp_path / "o.tif")
+    nan = np.isnan(raw).any(axis=0)
+    assert (classes[nan] == 255).all() and (classes[~nan] != 255).all()
