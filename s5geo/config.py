@@ -128,8 +128,9 @@ class DataConfig:
     """A labelled dataset and its protocol: where it is, its classes, splits and crops.
 
     ``kind`` selects the reader: ``image_folder`` (JPEG/PNG pairs on a pixel grid, no
-    georeferencing, e.g. Dubai) or ``raster`` (GeoTIFF scenes with label rasters or vector labels,
-    read through torchgeo). ``root`` may contain ``${S5GEO_DATA}``.
+    georeferencing, e.g. Dubai), ``raster`` (GeoTIFF scenes with label rasters or vector labels,
+    read through torchgeo) or ``aligned`` (scenes with pixel-aligned masks or vector labels, read
+    on each scene's pixel grid; MoE-MDF). ``root`` may contain ``${S5GEO_DATA}``.
     """
 
     kind: str = field(default="image_folder", metadata=one_of(*DATA_KINDS))
@@ -140,8 +141,14 @@ class DataConfig:
     masks_dir: str = "masks"
     image_glob: str = "*.tif"  # raster kind: scene files under images_dir
     label_glob: str = "*.tif"  # raster kind: label rasters under masks_dir
-    vector_labels: str | None = None  # raster kind: GeoPackage/Shapefile instead of label rasters
+    # raster and aligned kinds: polygons (GeoPackage/Shapefile/GeoJSON) burned as class indices
+    # instead of label rasters; may contain ${S5GEO_DATA}, other relative paths are from the
+    # working folder (as unlabeled_selection), not from root
+    vector_labels: str | None = None
     label_attribute: str = "class_id"  # attribute of vector_labels holding the class id
+    # class id burned for every polygon of vector_labels (its label_attribute is then not read);
+    # for layers without a class column, e.g. building footprints
+    label_value: int | None = field(default=None, metadata=NON_NEGATIVE)
     # raster kind: random valid windows drawn per training source
     train_windows: int = field(default=1000, metadata=POSITIVE)
     split_labeled: str = "train_labeled"
@@ -162,6 +169,12 @@ class DataConfig:
     def resolved_root(self) -> Path:
         """``root`` with ``${S5GEO_DATA}`` replaced by :func:`data_root`."""
         return Path(self.root.replace("${S5GEO_DATA}", str(data_root())))
+
+    def resolved_vector_labels(self) -> Path | None:
+        """``vector_labels`` with ``${S5GEO_DATA}`` replaced, or None when unset."""
+        if not self.vector_labels:
+            return None
+        return Path(self.vector_labels.replace("${S5GEO_DATA}", str(data_root())))
 
     def resolved_unlabeled_selection(self) -> Path | None:
         """``unlabeled_selection`` with ``${S5GEO_DATA}`` replaced, or None when unset."""

@@ -8,8 +8,10 @@
   windows).
 - :class:`LabelRasters`: label rasters (``RasterDataset`` with ``is_image = False``), decoded by
   the class map (stored values or colours -> class indices, unlisted ones -> ignore).
-- :class:`VectorLabels`: GeoPackage/Shapefile polygons rasterised on the fly by a class attribute
-  (torchgeo ``VectorDataset``); pixels outside every polygon become the ignore index.
+- :class:`VectorLabels`: GeoPackage/Shapefile/GeoJSON polygons rasterised on the fly by a class
+  attribute, or all with ``data.label_value`` (torchgeo ``VectorDataset``); pixels outside every
+  polygon become the ignore index. :func:`vector_label_layer` and :func:`polygon_class` are the
+  checks and the class choice that the ``aligned`` kind shares.
 - :class:`ValidRandomGeoSampler`: torchgeo's ``RandomGeoSampler`` that rejects windows holding
   only nodata; ``GridGeoSampler`` covers scenes for evaluation.
 - :class:`GeoWindows`: windows drawn by a sampler, as a sequence of samples with ``image`` (0..1),
@@ -22,6 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import rasterio
 import torch
@@ -73,18 +76,53 @@ class LabelRasters(RasterDataset):
         super().__init__(paths=[str(p) for p in paths])
 
 
+def vector_label_layer(
+    path: Path, label_attribute: str, label_value: int | None
+) -> gpd.GeoDataFrame:
+    """The polygons of ``path`` (``data.vector_labels``), checked for what burning them needs: the
+    file exists, declares a CRS and, unless ``label_value`` is set, has ``label_attribute``."""
+    if not path.is_file():
+        raise UserError(f"data.vector_labels: file not found: {path}")
+    layer = gpd.read_file(path)
+    if layer.crs is None:
+        raise UserError(f"data.vector_labels {path} declares no CRS; the polygons cannot be placed")
+    if label_value is None and label_attribute not in layer.columns:
+        raise UserError(
+            f"data.vector_labels {path} has no column {label_attribute!r} (data.label_attribute); "
+            "name the column holding class ids, or set data.label_value to burn every polygon as "
+            "that class"
+        )
+    return layer
+
+
+def polygon_class(feature: Any, label_attribute: str, label_value: int | None) -> int:
+    """The class index a polygon is burned with: ``label_value`` when set, else the feature's
+    ``label_attribute``."""
+    return label_value if label_value is not None else int(feature[label_attribute])
+
+
 class VectorLabels(VectorDataset):
-    """Polygons rasterised by ``label_attribute``; uncovered pixels become ``ignore_index``.
+    """Polygons rasterised by ``label_attribute`` (or all as ``label_value``); uncovered pixels
+    become ``ignore_index``.
 
     torchgeo fills uncovered pixels with 0, so labels are burned as ``class + 1`` and shifted back.
     """
 
-    def __init__(self, path: Path, res: float, label_attribute: str, ignore_index: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        res: float,
+        label_attribute: str,
+        ignore_index: int,
+        label_value: int | None = None,
+    ) -> None:
+        vector_label_layer(path, label_attribute, label_value)
         self.ignore_index = ignore_index
+        self.label_value = label_value
         super().__init__(paths=str(path), res=res, label_name=label_attribute)
 
     def get_label(self, feature: Any) -> int:
-        return int(feature[self.label_name]) + 1
+        return polygon_class(feature, str(self.label_name), self.label_value) + 1
 
     def __getitem__(self, query: Any) -> dict[str, Any]:
         sample = super().__getitem__(query)
@@ -179,10 +217,11 @@ def scene_split(
     images = SceneImages(scenes, bands=list(cfg.bands))
     dataset: GeoDataset = images
     if with_masks:
-        if cfg.vector_labels:
+        vector_path = cfg.resolved_vector_labels()
+        if vector_path is not None:
             labels: GeoDataset = VectorLabels(
-                root / cfg.vector_labels, images.res[0], cfg.label_attribute,
-                class_map.ignore_index,
+                vector_path, images.res[0], cfg.label_attribute, class_map.ignore_index,
+                cfg.label_value,
             )  # fmt: skip
         else:
             label_files = sorted((root / cfg.masks_dir).glob(cfg.label_glob))

@@ -68,7 +68,8 @@ def test_vector_labels_rasterised_by_attribute(tmp_path: Path) -> None:
         crs=CRS,
     )
     polys.to_file(tmp_path / "labels.gpkg", driver="GPKG")
-    windows = build_source(config(tmp_path, vector_labels="labels.gpkg"), "test")
+    labels = str(tmp_path / "labels.gpkg")  # relative paths are from the working folder
+    windows = build_source(config(tmp_path, vector_labels=labels), "test")
     masks = torch.cat([windows[i]["mask"].flatten() for i in range(len(windows))])  # type: ignore[arg-type]
     assert set(masks.unique().tolist()) == {0, 2, 255}  # burned by attribute; gaps ignored
     assert int((masks == 2).sum()) == 24 * 64
