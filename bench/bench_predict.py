@@ -1,6 +1,7 @@
 """Benchmarks of `s5geo predict`: overhead against a bare ONNX Runtime loop, and peak memory.
 
     python bench/bench_predict.py overhead [--megapixels 6.25] [--repeats 3] [--model M.onnx]
+                                           [--against CHECKOUT]
     python bench/bench_predict.py memory [--sizes 25,400] [--vector] [--repeats 1]
     python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25]
 
@@ -11,7 +12,9 @@ run as fresh processes, interleaved, on a VRT mosaic of the real NAIP scene, wit
 realistic cost: by default bench/convnet.py (random weights: realistic arithmetic, but a
 fragmented map, so many polygons), or with --model a trained model file (e.g. the exported S4P
 teacher, 25.8 GFLOP per tile, whose maps have the polygons of a real one). Reported: median wall
-times, the throughput ratio and the number of polygons written.
+times, the throughput ratio and the number of polygons written. With --against CHECKOUT the two
+`s5geo predict` runs are also timed with s5geo's modules taken from that checkout (PYTHONPATH),
+interleaved with the others: an A/B of two commits on the same install, scene and model.
 
 Memory: peak resident set size (the process's own maximum, from wait4) of `s5geo predict` over
 25- and 400-megapixel VRT mosaics of the real NAIP scene with the bundled model; with --vector
@@ -42,10 +45,15 @@ def s5geo_cmd() -> list[str]:
     return [PYTHON, "-m", "s5geo.cli.main"]
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Run ``cmd``; return (wall seconds, peak RSS in MiB) of that process."""
+def timed(
+    cmd: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float]:
+    """Run ``cmd`` (``env`` added to the environment, in ``cwd``); return (wall s, peak RSS MiB)."""
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     err = proc.stderr.read().decode() if proc.stderr else ""
@@ -90,7 +98,13 @@ def bare_loop(scene: str, model: str, batch: int) -> None:
             argmax(buf)
 
 
-def overhead(megapixels: float, repeats: int, batch: int, given: str | None = None) -> str:
+def overhead(
+    megapixels: float,
+    repeats: int,
+    batch: int,
+    given: str | None = None,
+    against: str | None = None,
+) -> str:
     from convnet import build_convnet
     from scenes import mosaic_vrt, naip_path
 
@@ -99,7 +113,7 @@ def overhead(megapixels: float, repeats: int, batch: int, given: str | None = No
         model = OUT / "convnet.onnx"
         described = f"bench/convnet.py ({build_convnet(model):.1f} GFLOP per 512x512 tile)"
     else:
-        model, described = Path(given), f"`{Path(given).name}` (given)"
+        model, described = Path(given).resolve(), f"`{Path(given).name}` (given)"
     scene = mosaic_vrt(naip_path(), OUT / f"naip_{megapixels:g}mp.vrt", megapixels)
     common = ["--model", str(model), "--batch-size", str(batch), "--overwrite", "--quiet"]
     predict = [*s5geo_cmd(), "predict", str(scene)]
@@ -108,11 +122,19 @@ def overhead(megapixels: float, repeats: int, batch: int, given: str | None = No
         "raster": [*predict, "--out", str(OUT / "overhead.tif"), *common],
         "full": [*predict, "--out", str(OUT / "overhead.gpkg"), *common],
     }
+    envs: dict[str, dict[str, str]] = {}
+    if against:  # the same commands with s5geo's modules from another checkout (an A/B of commits)
+        arms["raster@"] = [*predict, "--out", str(OUT / "overhead_against.tif"), *common]
+        arms["full@"] = [*predict, "--out", str(OUT / "overhead_against.gpkg"), *common]
+        envs = {name: {"PYTHONPATH": str(Path(against).resolve())} for name in ("raster@", "full@")}
     times: dict[str, list[float]] = {name: [] for name in arms}
     order = list(arms)
     for i in range(repeats):
-        for name in order[i % 3 :] + order[: i % 3]:  # rotate the order between repeats
-            wall, _ = timed(arms[name])
+        k = i % len(order)
+        for name in order[k:] + order[:k]:  # rotate the order between repeats
+            # In OUT: `python -m` puts the working directory first on sys.path, which would shadow
+            # the other checkout's modules when run from a checkout.
+            wall, _ = timed(arms[name], envs.get(name), cwd=OUT)
             times[name].append(wall)
             print(f"  {name:6s} run {i + 1}: {wall:7.2f} s", flush=True)
     med = {name: statistics.median(t) for name, t in times.items()}
@@ -123,6 +145,8 @@ def overhead(megapixels: float, repeats: int, batch: int, given: str | None = No
         "bare": "bare ONNX Runtime loop (read, normalise, run, argmax)",
         "raster": "`s5geo predict --out X.tif` (COG)",
         "full": "`s5geo predict --out X.gpkg` (COG + polygons)",
+        "raster@": f"`--out X.tif`, s5geo of {against}",
+        "full@": f"`--out X.gpkg`, s5geo of {against}",
     }
     rows = "".join(
         f"| {labels[n]} | {med[n]:.2f} | {mp / med[n]:.3f} | "
@@ -236,6 +260,11 @@ def main() -> None:
     o.add_argument("--batch-size", type=int, default=4)
     o.add_argument("--python", default=sys.executable, help="interpreter of the install to measure")
     o.add_argument("--model", help="a trained model file instead of the random-weight convnet")
+    o.add_argument(
+        "--against",
+        metavar="CHECKOUT",
+        help="also time s5geo from another checkout (e.g. `git worktree add /tmp/base HEAD~1`)",
+    )
     m = sub.add_parser("memory")
     m.add_argument("--sizes", default="25,400")
     m.add_argument("--vector", action="store_true", help="also measure runs with polygons")
@@ -251,7 +280,7 @@ def main() -> None:
     if args.what == "models":
         report = models(args.paths, args.megapixels, args.repeats)
     elif args.what == "overhead":
-        report = overhead(args.megapixels, args.repeats, args.batch_size, args.model)
+        report = overhead(args.megapixels, args.repeats, args.batch_size, args.model, args.against)
     else:
         report = memory([float(s) for s in args.sizes.split(",")], args.vector, args.repeats)
     report += "\n" + machine() + f" Measured install: {PYTHON}.\n"

@@ -1,9 +1,10 @@
 """Streaming scene prediction: windows in, a land-cover COG (and confidence COG) out.
 
-The scene is never loaded whole: a reader thread reads and normalises batches of windows while ONNX
-Runtime runs the previous batch; the blender turns overlapping window probabilities into finished
-rows, which go straight to disk. Memory is bounded by the batch and the overlap band, not by the
-scene size (measured in docs/BENCHMARKS.md).
+The scene is never loaded whole: a reader thread reads and normalises batches of windows ahead, an
+inference thread runs ONNX Runtime on one batch while the calling thread blends the one before; the
+blender turns overlapping window probabilities into finished rows, which go straight to disk.
+Memory is bounded by the batch and the overlap band, not by the scene size (measured in
+docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -369,6 +371,11 @@ def _prefetch(it: Iterator[_Batch], depth: int = 2) -> Generator[_Batch, None, N
         thread.join(timeout=5)
 
 
+def _result(future: Future[np.ndarray] | None) -> np.ndarray | None:
+    """The probabilities of a submitted inference (None for a batch of skipped windows only)."""
+    return None if future is None else future.result()
+
+
 def predict_into(
     outputs: OutputSet,
     scene: str | Path,
@@ -480,22 +487,36 @@ def predict_into(
             if progress(update) is False:
                 raise Cancelled()
 
+        def finish(batch: _Batch, probs: np.ndarray | None) -> None:
+            nonlocal done, run
+            for j, key in enumerate(batch.keys):
+                assert probs is not None
+                h, w, mh, mw = batch.shapes[j]
+                p = probs[j, :, :mh, :mw]
+                if (mh, mw) != (h, w):
+                    p = resize_probs(p, h, w)
+                blender.add(*key, p, batch.weights[j])
+            done += len(batch.keys) + len(batch.skipped)
+            run += len(batch.keys)
+            report(done)
+
+        # Inference of batch k runs in a worker thread (ONNX Runtime releases the GIL) while this
+        # thread blends batch k-1 and writes its finished rows: blending no longer waits between
+        # inferences (docs/BENCHMARKS.md). The blender still sees windows in plan order.
+        inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s5geo-infer")
+        running: tuple[_Batch, Future[np.ndarray] | None] | None = None
         try:
             report(0)  # a first report before any inference: a caller can cancel right away
             for batch, last in _mark_last(_readable(batches, name), only_batch=total <= batch_size):
+                future = inference.submit(m.run, batch.data, last) if batch.keys else None
+                if running is not None:
+                    finish(running[0], _result(running[1]))
                 for key in batch.skipped:
                     blender.skip(*key)
-                if batch.keys:
-                    probs = m.run(batch.data, release_memory=last)
-                    for j, key in enumerate(batch.keys):
-                        h, w, mh, mw = batch.shapes[j]
-                        p = probs[j, :, :mh, :mw]
-                        if (mh, mw) != (h, w):
-                            p = resize_probs(p, h, w)
-                        blender.add(*key, p, batch.weights[j])
-                done += len(batch.keys) + len(batch.skipped)
-                run += len(batch.keys)
-                report(done)
+                running = (batch, future)
+            if running is not None:
+                finish(running[0], _result(running[1]))
+                running = None
             if run == 0:
                 raise UserError(
                     f"{name} holds no valid pixels in the processed extent (all nodata)"
@@ -520,7 +541,10 @@ def predict_into(
             qml_tmp.write_text(raster_qml(names, colors), encoding="utf-8")
             aux_tmp.write_text(category_names_aux_xml(names), encoding="utf-8")
         finally:
-            batches.close()  # stops the reader thread now, also on an error or Ctrl-C
+            # On an error or Ctrl-C: let a running inference end (ONNX Runtime cannot be
+            # interrupted), drop queued ones, and stop the reader thread now.
+            inference.shutdown(wait=True, cancel_futures=True)
+            batches.close()
             if not cls_writer.dataset.closed:
                 cls_writer.dataset.close()
             if conf_writer is not None and not conf_writer.dataset.closed:

@@ -151,6 +151,11 @@ def load_model(
     # doubled peak RSS (1076 -> 612 MiB for bench/convnet.py at batch 4) with no measurable gain
     # in speed here (docs/BENCHMARKS.md), so s5geo plans allocations per run instead.
     opts.enable_mem_pattern = False
+    # ONNX Runtime's intra-op threads spin while waiting for work by default. s5geo reads the next
+    # batch and blends the previous one in other threads during inference, and spinning threads
+    # take the cores those need: without spinning, `s5geo predict` with the bundled model ran
+    # 1.11-1.14x faster on 25 MP on 2 cores (docs/BENCHMARKS.md).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads
     try:

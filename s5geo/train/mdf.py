@@ -9,8 +9,9 @@ whose ``start_step`` has been reached, and takes one backward and one AdamW step
 
 The run folder mirrors :mod:`s5geo.train.runner`: ``config.yaml``, ``metrics.csv``,
 ``checkpoints/`` (``last.ckpt``, ``best.ckpt`` by ``val/miou_mean``), ``run.json`` and
-``test.json`` (per-dataset test scores of the best checkpoint, parameter counts). Running the same
-command again resumes from ``checkpoints/last.ckpt``.
+``test.json`` (per-dataset test mIoU, per-class IoU and accuracy of the best checkpoint, parameter
+counts). Running the same command again resumes from ``checkpoints/last.ckpt`` (a finished run
+only runs its test again).
 """
 
 from __future__ import annotations
@@ -166,6 +167,8 @@ class MDFModule(L.LightningModule):
             "std", torch.tensor([s.data.std for s in specs]).view(len(specs), -1, 1, 1), False
         )
         self.class_maps = [class_map_for(s.data.class_map) for s in specs]
+        # Per-class test IoU of each dataset (percent), filled by the test epoch.
+        self.test_class_iou: dict[str, dict[str, float | None]] = {}
         # Plain tensors, not buffers: they come from the config, and checkpoints stay loadable
         # by runs without them.
         self.class_weights: list[torch.Tensor | None] = []
@@ -243,10 +246,15 @@ class MDFModule(L.LightningModule):
 
     def _log_scores(self, stage: str) -> None:
         mious = []
-        for name, module in zip(self.names, self.confmats, strict=True):
+        for name, module, cmap in zip(self.names, self.confmats, self.class_maps, strict=True):
             confmat = cast(MulticlassConfusionMatrix, module)
             result = scores(confmat.compute().cpu().numpy())
             confmat.reset()
+            if stage == "test":  # Lightning logs scalars only: test.json takes these from here
+                self.test_class_iou[name] = {
+                    c: round(100 * v, 2) if v == v else None  # NaN: class absent
+                    for c, v in zip(cmap.names, result["iou"], strict=True)
+                }
             miou = 100 * float(result["miou"])
             mious.append(miou)
             self.log(f"{stage}/{name}/miou", miou, add_dataloader_idx=False)
@@ -357,6 +365,7 @@ def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None
             "miou": {n: metrics.get(f"test/{n}/miou") for n in cfg.datasets},
             "miou_mean": metrics.get("test/miou_mean"),
             "overall_accuracy": {n: metrics.get(f"test/{n}/oa") for n in cfg.datasets},
+            "iou": module.test_class_iou,
             "parameters": count(module.net),
             "expert_dim": cfg.moe.expert_dim,
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -205,6 +206,32 @@ def test_cancel_from_progress_callback_leaves_nothing(make_scene, perpixel_model
                       batch_size=2)  # fmt: skip
     assert _files(outdir) == set()
     assert 0 < seen[-1] < 1 and seen == sorted(seen)
+
+
+def test_a_failing_inference_midway_stops_every_thread_and_leaves_nothing(
+    make_scene, perpixel_model, tmp_path
+) -> None:
+    """Inference runs in its own thread: an error there reaches the caller, nothing is written,
+    and neither the inference nor the reader thread outlives the call."""
+    scene = make_scene(400, 400)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    model = load_model(perpixel_model)
+    calls = []
+
+    def fail_on_third(batch: np.ndarray, release_memory: bool = False) -> np.ndarray:
+        calls.append(len(batch))
+        if len(calls) == 3:
+            raise UserError("the model failed on this batch")
+        return type(model).run(model, batch, release_memory)
+
+    model.run = fail_on_third  # type: ignore[method-assign]
+    with pytest.raises(UserError, match="failed on this batch"):
+        predict_scene(scene, outdir / "o.tif", model=model, batch_size=2)
+    assert len(calls) in (3, 4)  # the batch after the failing one may already have started
+    assert _files(outdir) == set()
+    alive = {t.name for t in threading.enumerate()}
+    assert not any(n.startswith(("s5geo-infer", "s5geo-reader")) for n in alive), alive
 
 
 def _batch(run: int, skipped: int = 0) -> _Batch:

@@ -50,6 +50,12 @@ def test_three_dataset_smoke_run(smoke_overrides: list[str], tmp_path: Path) -> 
     test = json.loads((run / "test.json").read_text())
     assert set(test["miou"]) == {"dubai", "spacenet", "swiss_trees"}
     assert all(0 <= v <= 100 for v in test["miou"].values())
+    # Per-class IoU by class name, averaging to each dataset's mIoU (classes absent from both the
+    # labels and the predictions have no IoU and are left out of the mean).
+    assert set(test["iou"]["spacenet"]) == {"background", "building"}
+    for name, per_class in test["iou"].items():
+        present = [v for v in per_class.values() if v is not None]
+        assert abs(sum(present) / len(present) - test["miou"][name]) < 0.02
     metrics = (run / "metrics.csv").read_text()
     assert "val/miou_mean" in metrics and "train/loss_spacenet" in metrics
     ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
