@@ -5,10 +5,11 @@
 Reads ``test.json`` (each dataset's held-out mIoU of the run's best checkpoint) and ``run.json``
 (fit time) of ``<prefix>moe_p48``, ``<prefix>shared_p0`` and the three ``<prefix>sep_<dataset>``
 runs of ``scripts/mdf_three_results.sh``, and prints one row per variant: parameters, mIoU per
-dataset and their mean. The separate models' row adds up their parameters and takes each
-dataset's score from its own model. With several ``--seeds`` (runs of
-``scripts/mdf_three_results.sh SEED``, named with the suffix ``_seedN`` for N > 0) it prints one
-table per seed and the mean and spread over seeds of each variant's scores.
+dataset and their mean; then, where ``test.json`` records it, each variant's per-class IoU. The
+separate models' row adds up their parameters and takes each dataset's score from its own model.
+With several ``--seeds`` (runs of ``scripts/mdf_three_results.sh SEED``, named with the suffix
+``_seedN`` for N > 0) it prints one table per seed and the mean and spread over seeds of each
+variant's scores.
 """
 
 from __future__ import annotations
@@ -89,6 +90,28 @@ def table(runs: Path, prefix: str, seed: int = 0) -> str:
     return "\n".join(lines)
 
 
+def class_table(runs: Path, prefix: str, seed: int = 0) -> str:
+    """Per-class test IoU of each variant (where test.json records it), a column per class."""
+    rows: dict[str, dict[str, dict[str, float | None]]] = {}
+    for name, label in (("moe_p48", "MoE-MDF"), ("shared_p0", "shared backbone")):
+        got = _load(runs / f"{prefix}{name}{_suffix(seed)}")
+        if got is not None and "iou" in got[0]:
+            rows[label] = got[0]["iou"]
+    separate = {d: _load(runs / f"{prefix}{SEPARATE[d]}{_suffix(seed)}") for d in DATASETS}
+    if all(r is not None and "iou" in r[0] for r in separate.values()):
+        rows["separate models"] = {d: separate[d][0]["iou"][d] for d in DATASETS}  # type: ignore[index]
+    if not rows:
+        return ""
+    columns = [(d, c) for d in DATASETS for c in next(iter(rows.values()))[d]]
+    lines = ["| variant | " + " | ".join(f"{d} {c}" for d, c in columns) + " |",
+             "|---|" + "---|" * len(columns)]  # fmt: skip
+    for label, iou in rows.items():
+        cells = [iou[d][c] for d, c in columns]
+        lines.append(f"| {label} | " + " | ".join("-" if v is None else f"{v:.2f}" for v in cells)
+                     + " |")  # fmt: skip
+    return "Per-class test IoU:\n\n" + "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=Path, default=Path("runs/mdf"))
@@ -98,6 +121,9 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     for seed in seeds:
         print(f"seed {seed}:\n\n{table(args.runs, args.prefix, seed)}\n")
+        per_class = class_table(args.runs, args.prefix, seed)
+        if per_class:
+            print(per_class + "\n")
     if len(seeds) > 1:
         print(summary(args.runs, args.prefix, seeds))
 
