@@ -501,8 +501,10 @@ def predict_into(
             report(done)
 
         # Inference of batch k runs in a worker thread (ONNX Runtime releases the GIL) while this
-        # thread blends batch k-1 and writes its finished rows: blending no longer waits between
-        # inferences (docs/BENCHMARKS.md). The blender still sees windows in plan order.
+        # thread blends batch k-1 and writes its finished rows, so blending does not wait between
+        # inferences. On 2 CPU cores, where ORT already uses both, the measured gain is small
+        # (0.82 -> 0.83 of the bare loop on 25 MP, docs/BENCHMARKS.md); with a GPU provider the
+        # blending overlaps device time. The blender still sees windows in plan order.
         inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s5geo-infer")
         running: tuple[_Batch, Future[np.ndarray] | None] | None = None
         try:

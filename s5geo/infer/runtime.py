@@ -154,7 +154,8 @@ def load_model(
     # ONNX Runtime's intra-op threads spin while waiting for work by default. s5geo reads the next
     # batch and blends the previous one in other threads during inference, and spinning threads
     # take the cores those need: without spinning, `s5geo predict` with the bundled model ran
-    # 1.11-1.14x faster on 25 MP on 2 cores (docs/BENCHMARKS.md).
+    # 1.14x faster on 25 MP on 2 cores (0.72 -> 0.82 of a bare ONNX Runtime loop; within noise
+    # for a 30-GFLOP network; docs/BENCHMARKS.md).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads
