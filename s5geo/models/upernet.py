@@ -14,6 +14,39 @@ import torch.nn.functional as F
 from torch import nn
 
 
+class AdaptiveAvgPool(nn.Module):
+    """``nn.AdaptiveAvgPool2d(size)`` that also exports to ONNX with symbolic height and width.
+
+    torch.onnx's exporter decomposes ``adaptive_avg_pool2d`` into gathers whose indices are
+    computed from the example input's size, so a model exported with dynamic height/width gives
+    wrong results or fails at any other size (``s5geo export --dynamic-size`` of a UperNet model
+    failed at 512 px after export at 1024 px). While exporting, the same bins as PyTorch's
+    (rows ``floor(i*H/s)`` to ``ceil((i+1)*H/s)``, likewise columns) are summed from an integral
+    image with indices computed from the runtime size; otherwise the native kernel runs.
+    """
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not torch.compiler.is_exporting():
+            return F.adaptive_avg_pool2d(x, self.size)
+        s = self.size
+        i = torch.arange(s, device=x.device)
+        h, w = x.shape[-2], x.shape[-1]
+        top, bottom = (i * h) // s, ((i + 1) * h + s - 1) // s
+        left, right = (i * w) // s, ((i + 1) * w + s - 1) // s
+        integral = F.pad(x.cumsum(-2).cumsum(-1), (1, 0, 1, 0))  # [N, C, H + 1, W + 1]
+        rows = integral.index_select(-2, bottom) - integral.index_select(-2, top)
+        sums = rows.index_select(-1, right) - rows.index_select(-1, left)  # [N, C, s, s]
+        area = (bottom - top)[:, None] * (right - left)[None, :]
+        return sums / area.to(x.dtype)
+
+    def extra_repr(self) -> str:
+        return f"size={self.size}"
+
+
 def conv_bn_relu(cin: int, cout: int, kernel: int) -> nn.Sequential:
     """Convolution without bias, BatchNorm, ReLU (the decoder's building block)."""
     return nn.Sequential(
@@ -37,8 +70,7 @@ class UperNetHead(nn.Module):
         super().__init__()
         top = in_channels[-1]
         self.ppm = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(s), conv_bn_relu(top, channels, 1))
-            for s in pool_scales
+            nn.Sequential(AdaptiveAvgPool(s), conv_bn_relu(top, channels, 1)) for s in pool_scales
         )
         self.bottleneck = conv_bn_relu(top + len(pool_scales) * channels, channels, 3)
         self.lateral_convs = nn.ModuleList(conv_bn_relu(c, channels, 1) for c in in_channels[:-1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -92,6 +93,45 @@ def test_dynamic_size_export_runs_other_tile_sizes(tmp_path, windows) -> None:
     model = load_model(out)
     assert model.fixed_size is None
     assert model.run(np.zeros((1, 3, 96, 80), np.float32)).shape == (1, 4, 96, 80)
+
+
+class PooledNet(torch.nn.Module):
+    """Convolution plus a pyramid-pooling branch: the pattern of UperNet's head."""
+
+    def __init__(self, pool: torch.nn.Module) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = torch.nn.Conv2d(3, 4, 3, padding=1)
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        pooled = torch.nn.functional.interpolate(self.pool(y), size=y.shape[-2:], mode="bilinear")
+        return y + pooled
+
+
+def test_dynamic_size_export_of_pyramid_pooling_is_right_at_other_sizes(tmp_path) -> None:
+    from s5geo.models.upernet import AdaptiveAvgPool
+
+    rng = np.random.default_rng(1)
+    windows = rng.normal(size=(2, 3, 128, 128)).astype(np.float32)
+    info = replace(INFO, tile_size=128)
+    net = PooledNet(AdaptiveAvgPool(3)).eval()
+    out = tmp_path / "dyn.onnx"
+    assert export_model(net, out, info, windows, dynamic_size=True).ok
+    x = rng.normal(size=(1, 3, 160, 96)).astype(np.float32)
+    with torch.no_grad():
+        ref = torch.softmax(net(torch.from_numpy(x)), dim=1).numpy()
+    np.testing.assert_allclose(load_model(out).run(x), ref, atol=1e-5)
+
+
+def test_dynamic_size_export_wrong_at_other_sizes_is_refused(tmp_path, windows) -> None:
+    # torch's own adaptive pooling exports with indices of the example size (issue fixed by
+    # s5geo.models.upernet.AdaptiveAvgPool): the check at a second size must catch it.
+    net = PooledNet(torch.nn.AdaptiveAvgPool2d(3)).eval()
+    with pytest.raises(UserError, match="on 32x32 px windows.*without --dynamic-size"):
+        export_model(net, tmp_path / "dyn.onnx", INFO, windows, dynamic_size=True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fp16_and_int8_keep_metadata_and_agree(tmp_path, exported, windows) -> None:
