@@ -1,8 +1,10 @@
 #!/bin/bash
 # Builds the bundled default model (docs/DEFAULT_MODEL.md) from scratch, resuming where it stopped:
-#   1. the S4P CPU teacher (configs/s4p/dubai_cpu.yaml, seed 0) unless TEACHER names a checkpoint;
-#   2. the student, distilled by configs/distill/default_dubai_cpu.yaml (SSKD: teacher adaptation,
-#      knowledge transfer 1200 steps, refinement; each stage resumes or is skipped when finished);
+#   1. the 1200-step S4P CPU teacher (configs/s4p/dubai_cpu_1200.yaml, seed 0; about 21 min)
+#      unless TEACHER names a checkpoint;
+#   2. the student, distilled by configs/distill/default_dubai_cpu.yaml (SSKD without teacher
+#      adaptation: knowledge transfer 1200 steps, refinement 100 steps; about 32 min; each stage
+#      resumes or is skipped when finished);
 #   3. export to ONNX (parity-checked) and static INT8 calibrated on real val windows;
 #   4. both files scored on Tile 8 (test) through the deployment predictor;
 #   5. the INT8 file chosen when it loses at most 1 mIoU against FP32 (else the FP32 file),
@@ -15,15 +17,15 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 OUT=${OUT:-runs/distill}
 RUN=$OUT/default_dubai_cpu_seed0
-TEACHER=${TEACHER:-runs/dubai/dubai_cpu_seed0/checkpoints/best.ckpt}
+TEACHER=${TEACHER:-runs/dubai/dubai_cpu_1200_seed0/checkpoints/best.ckpt}
 INSTALL=${INSTALL:-1}
 mkdir -p "$OUT"
 log() { echo "[default-model $(date +%T)] $*"; }
 
 if [ ! -f "$TEACHER" ]; then
-  log "training the S4P teacher (configs/s4p/dubai_cpu.yaml) -> runs/dubai/dubai_cpu_seed0"
-  "$BIN/s5geo" train configs/s4p/dubai_cpu.yaml --set train.seed=0 --set train.out_dir=runs/dubai
-  TEACHER=runs/dubai/dubai_cpu_seed0/checkpoints/best.ckpt
+  log "training the S4P teacher (configs/s4p/dubai_cpu_1200.yaml) -> runs/dubai/dubai_cpu_1200_seed0"
+  "$BIN/s5geo" train configs/s4p/dubai_cpu_1200.yaml --set train.seed=0 --set train.out_dir=runs/dubai
+  TEACHER=runs/dubai/dubai_cpu_1200_seed0/checkpoints/best.ckpt
 fi
 
 resume=()
