@@ -3,7 +3,7 @@
     python bench/bench_predict.py overhead [--megapixels 6.25] [--repeats 3] [--model M.onnx]
                                            [--against CHECKOUT]
     python bench/bench_predict.py memory [--sizes 25,400] [--vector] [--repeats 1]
-    python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25]
+    python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25] [--bare]
 
 Overhead: the end-to-end command (`s5geo predict SCENE --out X.gpkg`: reading, normalising,
 blending, COG, polygons) against the least a tool can do with the same model over the same
@@ -212,32 +212,46 @@ def memory(sizes: list[float], vector: bool, repeats: int = 1) -> str:
     return text
 
 
-def models(paths: list[str], megapixels: float, repeats: int) -> str:
-    """Throughput of `s5geo predict --out X.tif` per model file, interleaved (FP32 vs INT8)."""
+def models(paths: list[str], megapixels: float, repeats: int, bare: bool = False) -> str:
+    """Throughput of `s5geo predict --out X.tif` per model file, interleaved (FP32 vs INT8).
+
+    With ``bare`` each file also runs the bare ONNX Runtime loop over the same windows (no
+    blending, no output), interleaved with the rest: the models' own speed ratio, without
+    s5geo's fixed costs (start-up, blending, the COG), which weigh more the faster a model is.
+    """
     from scenes import mosaic_vrt, naip_path
 
     OUT.mkdir(exist_ok=True)
     scene = mosaic_vrt(naip_path(), OUT / f"naip_{megapixels:g}mp.vrt", megapixels)
-    times: dict[str, list[float]] = {p: [] for p in paths}
+    arms: dict[tuple[str, str], list[str]] = {}
+    for path in paths:
+        arms[(path, "predict")] = [*s5geo_cmd(), "predict", str(scene), "--out",
+                                   str(OUT / "models.tif"), "--model", path, "--overwrite",
+                                   "--quiet"]  # fmt: skip
+        if bare:
+            arms[(path, "bare")] = [PYTHON, __file__, "bare", str(scene), path, "4"]
+    keys = list(arms)
+    times: dict[tuple[str, str], list[float]] = {k: [] for k in keys}
     for i in range(repeats):
-        for path in paths[i % len(paths) :] + paths[: i % len(paths)]:
-            cmd = [*s5geo_cmd(), "predict", str(scene), "--out", str(OUT / "models.tif"),
-                   "--model", path, "--overwrite", "--quiet"]  # fmt: skip
-            wall, _ = timed(cmd)
-            times[path].append(wall)
-            print(f"  {Path(path).name:24s} run {i + 1}: {wall:7.2f} s", flush=True)
+        for key in keys[i % len(keys) :] + keys[: i % len(keys)]:
+            wall, _ = timed(arms[key])
+            times[key].append(wall)
+            print(f"  {Path(key[0]).name:28s} {key[1]:7s} run {i + 1}: {wall:7.2f} s", flush=True)
     side = int(megapixels**0.5 * 1000)
     mp = side * side / 1e6
-    base = statistics.median(times[paths[0]])
-    rows = "".join(
-        f"| `{Path(p).name}` | {statistics.median(t):.2f} | {mp / statistics.median(t):.3f} | "
-        f"{', '.join(f'{x:.1f}' for x in t)} | {base / statistics.median(t):.2f} |\n"
-        for p, t in times.items()
-    )
+    rows = ""
+    for key, t in times.items():
+        base = statistics.median(times[(paths[0], key[1])])
+        rows += (
+            f"| `{Path(key[0]).name}` | {key[1]} | {statistics.median(t):.2f} | "
+            f"{mp / statistics.median(t):.3f} | {', '.join(f'{x:.1f}' for x in t)} | "
+            f"{base / statistics.median(t):.2f} |\n"
+        )
+    how = "`s5geo predict --out X.tif`" + (" and the bare ONNX Runtime loop" if bare else "")
     return (
-        f"Scene: VRT mosaic of the real NAIP scene, {mp:.2f} MP; `s5geo predict --out X.tif`, CPU; "
-        f"{repeats} interleaved repeats.\n\n| model | median wall (s) | MP/s | runs (s) | "
-        "speed vs first |\n|---|---|---|---|---|\n" + rows
+        f"Scene: VRT mosaic of the real NAIP scene, {mp:.2f} MP; {how}, CPU; {repeats} "
+        "interleaved repeats.\n\n| model | run | median wall (s) | MP/s | runs (s) | "
+        "speed vs first model |\n|---|---|---|---|---|---|\n" + rows
     )
 
 
@@ -274,11 +288,12 @@ def main() -> None:
     c.add_argument("paths", nargs="+")
     c.add_argument("--megapixels", type=float, default=6.25)
     c.add_argument("--repeats", type=int, default=3)
+    c.add_argument("--bare", action="store_true", help="also time the bare ONNX Runtime loop")
     args = ap.parse_args()
     global PYTHON
     PYTHON = getattr(args, "python", sys.executable)
     if args.what == "models":
-        report = models(args.paths, args.megapixels, args.repeats)
+        report = models(args.paths, args.megapixels, args.repeats, args.bare)
     elif args.what == "overhead":
         report = overhead(args.megapixels, args.repeats, args.batch_size, args.model, args.against)
     else:

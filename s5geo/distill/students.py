@@ -28,6 +28,7 @@ from s5geo.models.smp import SMP_PREFIX, build_smp
 
 # Preset students: name -> (model name, decoder width). Measured in docs/DISTILL.md.
 STUDENTS: dict[str, tuple[str, int]] = {
+    "fpn_mnv3s": ("smp:FPN:tu-mobilenetv3_small_100", 32),
     "unet_mnv3s": ("smp:Unet:tu-mobilenetv3_small_100", 16),
     "unet_mnv3l": ("smp:Unet:tu-mobilenetv3_large_100", 16),
     "fpn_mnv3l": ("smp:FPN:tu-mobilenetv3_large_100", 64),
