@@ -19,8 +19,10 @@ from pathlib import Path
 # A run folder is ``<config stem>_seed<N>``; its method is the stem before ``_dubai``.
 METHODS = [("supervised", "supervised-only student"), ("kd", "plain KD"), ("sskd", "SSKD"),
            ("sskd_long", "SSKD, 1200 transfer steps"), ("mckd", "MCKD"),
-           ("kd_long", "plain KD, 1200 steps"),
-           ("default", "bundled default (SSKD, 1200 transfer steps)")]  # fmt: skip
+           ("kd_long", "plain KD, 1200 steps"), ("supervised_long", "supervised-only student"),
+           ("kd_t1200", "plain KD, 1200 steps"),
+           ("default", "bundled default (SSKD without adaptation, 1200 transfer steps)"),
+           ("fast", "fast student fpn_mnv3s (the default's recipe)")]  # fmt: skip
 
 
 def architecture_gflops(checkpoint: Path, cache: dict[str, float]) -> float:
