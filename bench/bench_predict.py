@@ -4,6 +4,7 @@
                                            [--against CHECKOUT]
     python bench/bench_predict.py memory [--sizes 25,400] [--vector] [--repeats 1]
     python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25] [--bare]
+    python bench/bench_predict.py tiles TEACHER.onnx STUDENT.onnx [--repeats 5] [--threads 0]
 
 Overhead: the end-to-end command (`s5geo predict SCENE --out X.gpkg`: reading, normalising,
 blending, COG, polygons) against the least a tool can do with the same model over the same
@@ -19,6 +20,9 @@ interleaved with the others: an A/B of two commits on the same install, scene an
 Memory: peak resident set size (the process's own maximum, from wait4) of `s5geo predict` over
 25- and 400-megapixel VRT mosaics of the real NAIP scene with the bundled model; with --vector
 also with polygons (`--out X.gpkg`); with --repeats, medians of interleaved runs.
+
+Models: `s5geo predict` per model file (and with --bare the bare loop per file); tiles: each
+network alone in ONNX Runtime, milliseconds per tile (the speed ratio FLOPs promise).
 """
 
 from __future__ import annotations
@@ -255,6 +259,57 @@ def models(paths: list[str], megapixels: float, repeats: int, bare: bool = False
     )
 
 
+def tile_latency(paths: list[str], repeats: int, threads: int = 0, batch: int = 4) -> str:
+    """Speed of each model's network alone: ONNX Runtime on a fixed batch of its own tiles.
+
+    The networks' own speed ratio (what FLOPs promise), without reading, blending or writing:
+    one session per file with s5geo's options (all graph optimisations, no spinning; ``threads``
+    intra-op threads, 0 for ONNX Runtime's default, one per core), a batch of ``batch`` random
+    tiles of the model's tile size, one warm-up run, then ``repeats`` rounds in which every model
+    runs the batch 3 times, interleaved. Models are compared by megapixels per second, since
+    their tile sizes can differ.
+    """
+    import numpy as np
+    import onnxruntime as ort
+
+    from s5geo.modelfile import info_from_metadata
+
+    sessions = {}
+    for path in paths:
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.intra_op_num_threads = threads
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        info = info_from_metadata(sess.get_modelmeta().custom_metadata_map)
+        x = np.random.default_rng(0).standard_normal(
+            (batch, len(info.bands), info.tile_size, info.tile_size), dtype=np.float32
+        )
+        sess.run(None, {"image": x})
+        sessions[path] = (sess, x, info.tile_size)
+    per_tile: dict[str, list[float]] = {p: [] for p in paths}
+    for i in range(repeats):
+        for path in paths[i % len(paths) :] + paths[: i % len(paths)]:
+            sess, x, _ = sessions[path]
+            for _ in range(3):
+                start = time.perf_counter()
+                sess.run(None, {"image": x})
+                per_tile[path].append((time.perf_counter() - start) * 1000 / batch)
+        print(f"  tiles round {i + 1} done", flush=True)
+    mp_s = {p: sessions[p][2] ** 2 / 1e3 / statistics.median(t) for p, t in per_tile.items()}
+    rows = "".join(
+        f"| `{Path(p).name}` | {sessions[p][2]} | {statistics.median(t):.1f} | {mp_s[p]:.2f} | "
+        f"{mp_s[p] / mp_s[paths[0]]:.2f} |\n"
+        for p, t in per_tile.items()
+    )
+    return (
+        f"The networks alone: ONNX Runtime ({threads or 'default'} intra-op threads) on a batch "
+        f"of {batch} random tiles, in one process, {repeats} interleaved rounds of 3 runs, "
+        "medians.\n\n| model | tile (px) | ms per tile | MP/s | speed vs first model |\n"
+        "|---|---|---|---|---|\n" + rows
+    )
+
+
 def machine() -> str:
     import onnxruntime
 
@@ -289,11 +344,17 @@ def main() -> None:
     c.add_argument("--megapixels", type=float, default=6.25)
     c.add_argument("--repeats", type=int, default=3)
     c.add_argument("--bare", action="store_true", help="also time the bare ONNX Runtime loop")
+    t = sub.add_parser("tiles", help="time the networks alone, per tile (ONNX Runtime only)")
+    t.add_argument("paths", nargs="+")
+    t.add_argument("--repeats", type=int, default=5)
+    t.add_argument("--threads", type=int, default=0, help="intra-op threads (0: one per core)")
     args = ap.parse_args()
     global PYTHON
     PYTHON = getattr(args, "python", sys.executable)
     if args.what == "models":
         report = models(args.paths, args.megapixels, args.repeats, args.bare)
+    elif args.what == "tiles":
+        report = tile_latency(args.paths, args.repeats, args.threads)
     elif args.what == "overhead":
         report = overhead(args.megapixels, args.repeats, args.batch_size, args.model, args.against)
     else:

@@ -27,3 +27,24 @@ def raster_values(layer: Any) -> set[int]:
     """Distinct class ids of a single-band uint8 layer, read through QGIS's own provider."""
     block = layer.dataProvider().block(1, layer.extent(), layer.width(), layer.height())
     return set(bytes(block.data())) - {255}
+
+
+def reference_polygons(raster: Any, out: Any, min_area_m2: float, simplify_m: float) -> Any:
+    """What s5geo's own polygonizer writes for ``raster`` with these options (a VectorResult)."""
+    from s5geo.infer import load_model
+    from s5geo.vector import polygonize_raster
+
+    info = load_model().info
+    return polygonize_raster(
+        raster,
+        out,
+        class_names=dict(info.class_names),
+        class_colors={k: info.color(k) for k in info.class_names},
+        min_area_m2=min_area_m2,
+        simplify_m=simplify_m,
+    )
+
+
+def vertex_count(layer: Any) -> int:
+    """Vertices of all the features of a vector layer."""
+    return sum(sum(1 for _ in f.geometry().vertices()) for f in layer.getFeatures())

@@ -36,6 +36,8 @@ from qgis_helpers import (
     SMALL_EXTENT_PIXELS,
     model_classes,
     raster_values,
+    reference_polygons,
+    vertex_count,
 )
 
 
@@ -108,9 +110,18 @@ def test_extent_and_options(provider: Any, scene_path: Path, tmp_path: Path) -> 
     # The extent is 1000 m x 750 m at 5 m per pixel.
     assert (raster.width(), raster.height()) == SMALL_EXTENT_PIXELS
     vector = QgsVectorLayer(str(tmp_path / "small.gpkg"), "small", "ogr")
-    # The minimum mapping unit applies to the pixel regions; simplifying (5 m) then moves shared
-    # edges, which can take a polygon a few percent below it (README, --simplify).
-    assert min(f["area_m2"] for f in vector.getFeatures()) >= 0.9 * 500.0
+    # The options reach s5geo's polygonizer: the layer is what it makes of the raster with them,
+    # whatever the model predicted.
+    expected = reference_polygons(out_tif, tmp_path / "reference.gpkg", 500.0, 5.0)
+    assert vector.featureCount() == expected.n_polygons
+    areas = [f["area_m2"] for f in vector.getFeatures()]
+    assert sum(areas) == pytest.approx(expected.total_area_m2, rel=1e-9)
+    # The minimum mapping unit holds on the pixel regions (before simplifying, which moves shared
+    # edges and so areas: README, --simplify), and simplifying happened.
+    reference_polygons(out_tif, tmp_path / "sieved.gpkg", 500.0, 0.0)
+    unsimplified = QgsVectorLayer(str(tmp_path / "sieved.gpkg"), "sieved", "ogr")
+    assert min(f["area_m2"] for f in unsimplified.getFeatures()) >= 500.0
+    assert vertex_count(vector) < vertex_count(unsimplified)
 
 
 def test_run_and_load_results_adds_styled_layers(
