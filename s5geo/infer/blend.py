@@ -82,21 +82,29 @@ class StreamingBlender:
         self._next_row = 0  # next y-interval to emit
 
     def add(self, r: int, c: int, probs: np.ndarray, weight: np.ndarray) -> None:
-        """Add window (r, c): ``probs`` [K, h, w] probabilities, ``weight`` [h, w] (0 = nodata)."""
+        """Add window (r, c): ``probs`` [K, h, w] probabilities, ``weight`` [h, w] (0 = nodata).
+
+        Cells that only this window covers (a window's interior: most of its pixels) are
+        finished from ``probs`` directly: a positive weight changes neither the class nor the
+        confidence there, so they skip the weighting and the accumulator copy.
+        """
         y0, x0 = self._ys[r], self._xs[c]
-        weighted = probs * weight[None]
         (fy, ly), (fx, lx) = self._ay.spans[r], self._ax.spans[c]
         for iy in range(fy, ly):
             sy = slice(self._ay.bounds[iy] - y0, self._ay.bounds[iy + 1] - y0)
             for ix in range(fx, lx):
                 sx = slice(self._ax.bounds[ix] - x0, self._ax.bounds[ix + 1] - x0)
+                w = weight[sy, sx]
+                if self._ay.cover[iy] == 1 and self._ax.cover[ix] == 1:
+                    self._finish_cell(iy, ix, (probs[:, sy, sx], (w > 0).astype(np.float32)))
+                    continue
                 acc = self._acc.get((iy, ix))
                 if acc is None:
-                    self._acc[(iy, ix)] = (weighted[:, sy, sx].copy(), weight[sy, sx].copy())
+                    self._acc[(iy, ix)] = (probs[:, sy, sx] * w, w.copy())
                 else:
                     sums, wsum = acc
-                    sums += weighted[:, sy, sx]
-                    wsum += weight[sy, sx]
+                    sums += probs[:, sy, sx] * w
+                    wsum += w
                 self._done_with(iy, ix)
 
     def skip(self, r: int, c: int) -> None:

@@ -2,7 +2,8 @@
 
 The scene is never loaded whole: a reader thread reads and normalises batches of windows ahead, an
 inference thread runs ONNX Runtime on one batch while the calling thread blends the one before; the
-blender turns overlapping window probabilities into finished rows, which go straight to disk.
+blender turns overlapping window probabilities into finished rows, which go straight to disk, and
+into the overviews by mode that the COG copy then takes as they are.
 Memory is bounded by the batch and the overlap band, not by the scene size (measured in
 docs/BENCHMARKS.md).
 """
@@ -30,6 +31,7 @@ from s5geo.infer.resample import resize_probs
 from s5geo.infer.runtime import Model, load_model
 from s5geo.infer.tiling import WindowPlan, blend_weights
 from s5geo.io.atomic import OutputSet, atomic_outputs
+from s5geo.io.overviews import StreamingOverviews
 from s5geo.io.qgis_style import raster_qml
 from s5geo.io.quicklook import write_quicklook
 from s5geo.io.raster import (
@@ -453,6 +455,8 @@ def predict_into(
         stage_conf = raster_tmp.with_name(raster_tmp.name + ".conf.stage.tif")
         counts = np.zeros(256, np.int64)
         cls_writer = BlockRowWriter(stage_cls, grid, "land-cover class")
+        # Built from the rows as they are finished, beside inference, not after it.
+        cls_overviews = StreamingOverviews(stage_cls, grid)
         conf_writer = BlockRowWriter(stage_conf, grid, "confidence (%)") if conf_tmp else None
 
         def emit(row: int, cls: np.ndarray, conf: np.ndarray) -> None:
@@ -461,6 +465,7 @@ def predict_into(
             for i in range(0, len(cls), COUNT_ROWS):
                 counts[:] += np.bincount(cls[i : i + COUNT_ROWS].ravel(), minlength=256)
             cls_writer.write(row, cls)
+            cls_overviews.add(cls)
             if conf_writer is not None:
                 conf_writer.write(row, conf)
 
@@ -526,6 +531,7 @@ def predict_into(
             if not blender.finished:
                 raise RuntimeError("internal error: prediction finished with unwritten rows")
             cls_writer.close()
+            cls_overviews.close()
             if conf_writer is not None:
                 conf_writer.close()
             names = dict(info.class_names)
@@ -535,7 +541,7 @@ def predict_into(
                 "S5GEO_MODEL": m.path.name,
                 "S5GEO_ARCHITECTURE": info.architecture,
             }
-            write_class_cog(stage_cls, raster_tmp, names, colors, tags)
+            write_class_cog(stage_cls, raster_tmp, names, colors, tags, cls_overviews.paths)
             if conf_tmp is not None:
                 write_confidence_cog(stage_conf, conf_tmp)
             if look_tmp is not None:
@@ -551,6 +557,7 @@ def predict_into(
                 cls_writer.dataset.close()
             if conf_writer is not None and not conf_writer.dataset.closed:
                 conf_writer.dataset.close()
+            cls_overviews.discard()
             for stage in (stage_cls, stage_conf):
                 stage.unlink(missing_ok=True)
     seconds = time.perf_counter() - start

@@ -2,8 +2,9 @@
 
 A COG keeps its overviews before the full-resolution data, which cannot be produced while rows are
 still arriving; so rows go into a tiled staging GeoTIFF in whole 512-row block rows (each tile is
-written once), and GDAL's COG driver then copies it with overviews by mode. Memory stays at one
-block row of the scene, whatever its height.
+written once), and GDAL's COG driver then copies it with overviews by mode (ready-made ones from
+``s5geo.io.overviews`` when given). Memory stays at one block row of the scene, whatever its
+height.
 """
 
 from __future__ import annotations
@@ -114,13 +115,15 @@ def write_class_cog(
     class_names: dict[int, str],
     class_colors: dict[int, str],
     tags: dict[str, str],
+    overviews: list[Path] | None = None,
 ) -> None:
     """Copy the staging raster to ``out`` as a COG with colour table, class names and tags.
 
     The colour table and category names make GDAL and QGIS show named, coloured classes; the class
     names are also stored as JSON in the ``S5GEO_CLASS_NAMES`` tag so the file is self-describing.
     Category names live in a ``.aux.xml`` sidecar (GeoTIFF has no tag for them); the caller
-    reserves ``out.aux.xml`` as an output.
+    reserves ``out.aux.xml`` as an output. ``overviews``: files of ready-made overview levels,
+    largest first (``s5geo.io.overviews``); without them GDAL computes overviews by mode.
     """
     with rasterio.Env(**_GDAL_ENV), warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # as in BlockRowWriter
@@ -136,16 +139,41 @@ def write_class_cog(
                 ),
                 **tags,
             )
-        rasterio.shutil.copy(
-            staging,
-            out,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            BLOCKSIZE=BLOCK,
-            OVERVIEW_RESAMPLING="MODE",
-            BIGTIFF="IF_SAFER",
-            NUM_THREADS="ALL_CPUS",
-        )
+        source, ready = staging, {}
+        if overviews:
+            source = staging.with_name(staging.name + ".vrt")
+            _vrt_with_overviews(staging, overviews, source)
+            ready = {"OVERVIEWS": "FORCE_USE_EXISTING"}
+        try:
+            rasterio.shutil.copy(
+                source,
+                out,
+                driver="COG",
+                COMPRESS="DEFLATE",
+                BLOCKSIZE=BLOCK,
+                OVERVIEW_RESAMPLING="MODE",
+                BIGTIFF="IF_SAFER",
+                NUM_THREADS="ALL_CPUS",
+                **ready,
+            )
+        finally:
+            if source != staging:
+                source.unlink(missing_ok=True)
+
+
+def _vrt_with_overviews(staging: Path, overviews: list[Path], vrt: Path) -> None:
+    """A VRT of ``staging`` (colour table, tags and all, as GDAL writes it) listing ``overviews``
+    as the band's overviews, which GDAL's COG driver then copies instead of computing."""
+    rasterio.shutil.copy(staging, vrt, driver="VRT")
+    listed = "".join(
+        f'<Overview><SourceFilename relativeToVRT="0">{escape(str(p.resolve()))}'
+        "</SourceFilename><SourceBand>1</SourceBand></Overview>"
+        for p in overviews
+    )
+    xml = vrt.read_text(encoding="utf-8")
+    if xml.count("</VRTRasterBand>") != 1:
+        raise RuntimeError(f"internal error: unexpected VRT of {staging.name}")
+    vrt.write_text(xml.replace("</VRTRasterBand>", listed + "</VRTRasterBand>"), encoding="utf-8")
 
 
 def write_confidence_cog(staging: Path, out: Path) -> None:

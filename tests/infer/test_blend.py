@@ -7,7 +7,13 @@ from s5geo.infer.blend import NODATA, StreamingBlender, class_of_max
 from s5geo.infer.tiling import WindowPlan, blend_weights
 
 
-def _run(plan: WindowPlan, k: int, rng: np.random.Generator, skip: set[tuple[int, int]]):
+def _run(
+    plan: WindowPlan,
+    k: int,
+    rng: np.random.Generator,
+    skip: set[tuple[int, int]],
+    nodata: np.ndarray | None = None,
+):
     rows: list[tuple[int, np.ndarray, np.ndarray]] = []
     blender = StreamingBlender(plan, k, lambda r, c, f: rows.append((r, c, f)))
     full = np.zeros((k, plan.height, plan.width))
@@ -22,6 +28,8 @@ def _run(plan: WindowPlan, k: int, rng: np.random.Generator, skip: set[tuple[int
             continue
         p = rng.dirichlet(np.ones(k), size=(h, wd)).transpose(2, 0, 1).astype(np.float32)
         ww = w[:h, :wd]
+        if nodata is not None:  # scene pixels without data weigh 0 in every window
+            ww = np.where(nodata[y : y + h, x : x + wd], 0.0, ww).astype(np.float32)
         blender.add(r, c, p, ww)
         full[:, y : y + h, x : x + wd] += p * ww
         wsum[y : y + h, x : x + wd] += ww
@@ -32,6 +40,8 @@ def _run(plan: WindowPlan, k: int, rng: np.random.Generator, skip: set[tuple[int
     cls = np.concatenate([c for _, c, _ in rows])
     conf = np.concatenate([f for _, _, f in rows])
     expected = np.where(wsum > 0, np.argmax(full, axis=0), NODATA)
+    top = np.rint(full.max(axis=0) / np.where(wsum > 0, wsum, 1.0) * 100.0)
+    np.testing.assert_allclose(conf, np.where(wsum > 0, top, NODATA), atol=1)
     return cls, conf, expected, wsum, peak_open
 
 
@@ -52,6 +62,15 @@ def test_skipped_windows_leave_nodata_only_where_nothing_else_covers(rng) -> Non
     np.testing.assert_array_equal(cls, expected)
     assert ((cls == NODATA) == (wsum == 0)).all()
     assert ((conf == NODATA) == (wsum == 0)).all()
+
+
+def test_nodata_inside_windows_is_nodata_and_the_rest_blends(rng) -> None:
+    plan = WindowPlan(height=200, width=230, size=64, overlap=16)
+    nodata = np.zeros((200, 230), bool)
+    nodata[30:90, 40:170] = True  # across window interiors and overlaps
+    cls, _, expected, _, _ = _run(plan, 4, rng, set(), nodata)
+    np.testing.assert_array_equal(cls, expected)
+    assert ((cls == NODATA) == nodata).all()
 
 
 def test_open_cells_do_not_grow_with_scene_height(rng) -> None:
