@@ -3,7 +3,7 @@
     python bench/bench_predict.py overhead [--megapixels 6.25] [--repeats 3] [--model M.onnx]
                                            [--against CHECKOUT]
     python bench/bench_predict.py memory [--sizes 25,400] [--vector] [--repeats 1]
-    python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25] [--bare]
+    python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25] [--bare] [--null]
     python bench/bench_predict.py tiles TEACHER.onnx STUDENT.onnx [--repeats 5] [--threads 0]
 
 Overhead: the end-to-end command (`s5geo predict SCENE --out X.gpkg`: reading, normalising,
@@ -216,16 +216,27 @@ def memory(sizes: list[float], vector: bool, repeats: int = 1) -> str:
     return text
 
 
-def models(paths: list[str], megapixels: float, repeats: int, bare: bool = False) -> str:
+def models(
+    paths: list[str], megapixels: float, repeats: int, bare: bool = False, null: bool = False
+) -> str:
     """Throughput of `s5geo predict --out X.tif` per model file, interleaved (FP32 vs INT8).
 
     With ``bare`` each file also runs the bare ONNX Runtime loop over the same windows (no
     blending, no output), interleaved with the rest: the models' own speed ratio, without
     s5geo's fixed costs (start-up, blending, the COG), which weigh more the faster a model is.
+    With ``null`` a network of next to no cost with the first file's bands, classes and tiling
+    (bench/convnet.py) runs too: the ceiling of any model's throughput here.
     """
     from scenes import mosaic_vrt, naip_path
 
     OUT.mkdir(exist_ok=True)
+    if null:
+        from convnet import build_null_net
+
+        from s5geo.infer import load_model
+
+        build_null_net(OUT / "null_net.onnx", load_model(paths[0]).info)
+        paths = [*paths, str(OUT / "null_net.onnx")]
     scene = mosaic_vrt(naip_path(), OUT / f"naip_{megapixels:g}mp.vrt", megapixels)
     arms: dict[tuple[str, str], list[str]] = {}
     for path in paths:
@@ -344,6 +355,7 @@ def main() -> None:
     c.add_argument("--megapixels", type=float, default=6.25)
     c.add_argument("--repeats", type=int, default=3)
     c.add_argument("--bare", action="store_true", help="also time the bare ONNX Runtime loop")
+    c.add_argument("--null", action="store_true", help="also time a network of next to no cost")
     t = sub.add_parser("tiles", help="time the networks alone, per tile (ONNX Runtime only)")
     t.add_argument("paths", nargs="+")
     t.add_argument("--repeats", type=int, default=5)
@@ -352,7 +364,7 @@ def main() -> None:
     global PYTHON
     PYTHON = getattr(args, "python", sys.executable)
     if args.what == "models":
-        report = models(args.paths, args.megapixels, args.repeats, args.bare)
+        report = models(args.paths, args.megapixels, args.repeats, args.bare, args.null)
     elif args.what == "tiles":
         report = tile_latency(args.paths, args.repeats, args.threads)
     elif args.what == "overhead":

@@ -7,6 +7,7 @@ Written with onnx.helper so the benchmark needs no torch.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -91,3 +92,28 @@ def build_convnet(path: Path, bands: int = 4, classes: int = 4, tile: int = 512)
         ),
     )
     return g.flops / 1e9
+
+
+def build_null_net(path: Path, like: ModelInfo) -> None:
+    """A network that costs next to nothing, with ``like``'s bands, classes and tiling.
+
+    One 1x1 convolution and a softmax: timed through `s5geo predict` and the bare loop, it shows
+    what reading, normalising, blending and writing cost on their own, the ceiling that no faster
+    network can pass (bench_predict.py models --null).
+    """
+    g = _Graph()
+    bands, classes, tile = len(like.bands), like.num_classes, like.tile_size
+    logits = g.conv("image", bands, classes, 1, tile, relu=False)
+    g.nodes.append(helper.make_node("Softmax", [logits], ["probs"], axis=1))
+    graph = helper.make_graph(
+        g.nodes,
+        "bench_null_net",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", bands, tile, tile])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", classes, tile, tile])],
+        initializer=g.inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    write_metadata(path, replace(like, architecture="bench-null-net (one 1x1 convolution)"))
