@@ -44,6 +44,21 @@ class _Graph:
         self.nodes.append(helper.make_node("Relu", [out], [act]))
         return act
 
+    def save(self, path: Path, name: str, logits: str, bands: int, classes: int, tile: int) -> None:
+        """Close the graph with a softmax over ``logits`` and save it as an ONNX file."""
+        self.nodes.append(helper.make_node("Softmax", [logits], ["probs"], axis=1))
+        graph = helper.make_graph(
+            self.nodes,
+            name,
+            [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", bands, tile, tile])],
+            [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", classes, tile, tile])],
+            initializer=self.inits,
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        onnx.save(model, str(path))
+
     def op(self, kind: str, inputs: list[str], **attrs: object) -> str:
         out = self._name(kind.lower())
         self.nodes.append(helper.make_node(kind, inputs, [out], **attrs))
@@ -66,18 +81,7 @@ def build_convnet(path: Path, bands: int = 4, classes: int = 4, tile: int = 512)
     d1 = g.op("Resize", [g.conv(d2, 64, 32, 1, s // 2), "", "up2"], mode="nearest")
     d1 = g.conv(g.op("Add", [d1, e1]), 32, 32, 3, s)
     logits = g.conv(d1, 32, classes, 1, s, relu=False)
-    g.nodes.append(helper.make_node("Softmax", [logits], ["probs"], axis=1))
-    graph = helper.make_graph(
-        g.nodes,
-        "bench_convnet",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", bands, tile, tile])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", classes, tile, tile])],
-        initializer=g.inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    g.save(path, "bench_convnet", logits, bands, classes, tile)
     write_metadata(
         path,
         ModelInfo(
@@ -104,16 +108,5 @@ def build_null_net(path: Path, like: ModelInfo) -> None:
     g = _Graph()
     bands, classes, tile = len(like.bands), like.num_classes, like.tile_size
     logits = g.conv("image", bands, classes, 1, tile, relu=False)
-    g.nodes.append(helper.make_node("Softmax", [logits], ["probs"], axis=1))
-    graph = helper.make_graph(
-        g.nodes,
-        "bench_null_net",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", bands, tile, tile])],
-        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", classes, tile, tile])],
-        initializer=g.inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    onnx.save(model, str(path))
+    g.save(path, "bench_null_net", logits, bands, classes, tile)
     write_metadata(path, replace(like, architecture="bench-null-net (one 1x1 convolution)"))

@@ -145,17 +145,7 @@ def write_class_cog(
             _vrt_with_overviews(staging, overviews, source)
             ready = {"OVERVIEWS": "FORCE_USE_EXISTING"}
         try:
-            rasterio.shutil.copy(
-                source,
-                out,
-                driver="COG",
-                COMPRESS="DEFLATE",
-                BLOCKSIZE=BLOCK,
-                OVERVIEW_RESAMPLING="MODE",
-                BIGTIFF="IF_SAFER",
-                NUM_THREADS="ALL_CPUS",
-                **ready,
-            )
+            _copy_cog(source, out, OVERVIEW_RESAMPLING="MODE", **ready)
         finally:
             if source != staging:
                 source.unlink(missing_ok=True)
@@ -179,17 +169,21 @@ def _vrt_with_overviews(staging: Path, overviews: list[Path], vrt: Path) -> None
 def write_confidence_cog(staging: Path, out: Path) -> None:
     """Copy the staging confidence raster (0-100 %, nodata 255) to ``out`` as a COG."""
     with rasterio.Env(**_GDAL_ENV):
-        rasterio.shutil.copy(
-            staging,
-            out,
-            driver="COG",
-            COMPRESS="DEFLATE",
-            PREDICTOR="2",
-            BLOCKSIZE=BLOCK,
-            OVERVIEW_RESAMPLING="AVERAGE",
-            BIGTIFF="IF_SAFER",
-            NUM_THREADS="ALL_CPUS",
-        )
+        _copy_cog(staging, out, PREDICTOR="2", OVERVIEW_RESAMPLING="AVERAGE")
+
+
+def _copy_cog(source: Path, out: Path, **options: str) -> None:
+    """GDAL's COG copy with s5geo's layout (DEFLATE, 512-px tiles) and ``options``."""
+    rasterio.shutil.copy(
+        source,
+        out,
+        driver="COG",
+        COMPRESS="DEFLATE",
+        BLOCKSIZE=BLOCK,
+        BIGTIFF="IF_SAFER",
+        NUM_THREADS="ALL_CPUS",
+        **options,
+    )
 
 
 def category_names_aux_xml(class_names: dict[int, str]) -> str:
