@@ -22,25 +22,47 @@ from affine import Affine
 
 from s5geo.io.raster import BLOCK, NODATA, BlockRowWriter, GridSpec
 
+# Output rows per step of ``mode_2x2`` (temporaries: about 12 bytes per output pixel).
+MODE_ROWS = 32
+# Tile side of the level files: each level buffers this many rows (the COG copy re-tiles them).
+LEVEL_BLOCK = 128
+
 
 def mode_2x2(rows: np.ndarray) -> np.ndarray:
     """The most frequent non-nodata value of each 2 x 2 block of ``rows`` (even sides)."""
+    out = np.empty((rows.shape[0] // 2, rows.shape[1] // 2), np.uint8)
+    # A few output rows at a time: the comparisons' temporaries stay small on wide scenes.
+    for i in range(0, len(out), MODE_ROWS):
+        out[i : i + MODE_ROWS] = _mode_2x2(rows[2 * i : 2 * (i + MODE_ROWS)])
+    return out
+
+
+def _mode_2x2(rows: np.ndarray) -> np.ndarray:
     a, b = rows[0::2, 0::2], rows[0::2, 1::2]
     c, d = rows[1::2, 0::2], rows[1::2, 1::2]
     ab, ac, ad = a == b, a == c, a == d
     bc, bd, cd = b == c, b == d, c == d
     # Votes for each of the four values (itself and its equals); a nodata value gets none.
-    votes_a = (1 + ab + ac + ad) * (a != NODATA)
-    votes_b = (1 + ab + bc + bd) * (b != NODATA)
-    votes_c = (1 + ac + bc + cd) * (c != NODATA)
-    votes_d = (1 + ad + bd + cd) * (d != NODATA)
+    votes = []
+    for value, equals in (
+        (a, (ab, ac, ad)),
+        (b, (ab, bc, bd)),
+        (c, (ac, bc, cd)),
+        (d, (ad, bd, cd)),
+    ):
+        v = np.add(equals[0], equals[1], dtype=np.uint8)
+        v += equals[2]
+        v += 1
+        v *= value != NODATA
+        votes.append(v)
+    votes_a, votes_b, votes_c, votes_d = votes
     out = d.copy()  # d wins when it has the most votes, and where all four are nodata
     c_wins = votes_c >= votes_d
     out[c_wins] = c[c_wins]
     best = np.maximum(votes_c, votes_d)
     b_wins = votes_b >= best
     out[b_wins] = b[b_wins]
-    best = np.maximum(best, votes_b)
+    np.maximum(best, votes_b, out=best)
     a_wins = votes_a >= best
     out[a_wins] = a[a_wins]
     return out
@@ -65,7 +87,7 @@ class _Level:
 
     def __init__(self, path: Path, grid: GridSpec, below_width: int) -> None:
         self.path = path
-        self.writer = BlockRowWriter(path, grid, "land-cover class")
+        self.writer = BlockRowWriter(path, grid, "land-cover class", block=LEVEL_BLOCK)
         self.below_width = below_width
         self.row = 0
         self.carry: np.ndarray | None = None  # an odd row of the level below, awaiting its pair

@@ -47,12 +47,17 @@ def hex_to_rgba(color: str) -> tuple[int, int, int, int]:
 
 
 class BlockRowWriter:
-    """Buffers rows of a single-band uint8 raster and writes them in whole block rows."""
+    """Buffers rows of a single-band uint8 raster and writes them in whole block rows.
 
-    def __init__(self, path: Path, grid: GridSpec, description: str) -> None:
+    ``block``: the file's tile side, and the rows buffered (a staging file that is copied to a
+    COG anyway can use smaller tiles, and so less memory, than the COG's 512).
+    """
+
+    def __init__(self, path: Path, grid: GridSpec, description: str, block: int = BLOCK) -> None:
         self.path = path
         self.grid = grid
-        self._buf = np.full((BLOCK, grid.width), NODATA, dtype=np.uint8)
+        self.block = block
+        self._buf = np.full((block, grid.width), NODATA, dtype=np.uint8)
         self._row0 = 0  # scene row of the buffer's first row
         self._fill = 0  # rows held in the buffer
         profile = {
@@ -65,8 +70,8 @@ class BlockRowWriter:
             "transform": grid.transform,
             "nodata": NODATA,
             "tiled": True,
-            "blockxsize": BLOCK,
-            "blockysize": BLOCK,
+            "blockxsize": block,
+            "blockysize": block,
             "compress": "ZSTD",
             "zstd_level": 1,
             "bigtiff": "IF_SAFER",
@@ -86,11 +91,11 @@ class BlockRowWriter:
             )
         i = 0
         while i < len(rows):
-            n = min(BLOCK - self._fill, len(rows) - i)
+            n = min(self.block - self._fill, len(rows) - i)
             self._buf[self._fill : self._fill + n] = rows[i : i + n]
             self._fill += n
             i += n
-            if self._fill == BLOCK:
+            if self._fill == self.block:
                 self._flush()
 
     def _flush(self) -> None:
