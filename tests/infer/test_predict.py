@@ -14,6 +14,7 @@ from rio_cogeo.cogeo import cog_validate
 from s5geo.errors import Cancelled, UserError
 from s5geo.infer import load_model, predict_scene
 from s5geo.infer.predict import _Batch, _mark_last
+from s5geo.io.overviews import mode_2x2
 
 
 def assert_matches_reference(classes: np.ndarray, raw: np.ndarray, scale: float = 255.0) -> None:
@@ -58,6 +59,10 @@ def test_output_is_a_valid_cog_on_the_scene_grid(make_scene, perpixel_model, tmp
     assert "paletted" in (tmp_path / "lc.qml").read_text()
     conf = _read(tmp_path / "conf.tif")
     assert conf.min() >= 33 and conf.max() <= 100  # 3 classes: the top one has at least 1/3
+    # The overviews are the ones built while predicting (2 x 2 mode), and nothing else is left.
+    with rasterio.open(out, overview_level=0) as level:
+        np.testing.assert_array_equal(level.read(1), mode_2x2(_read(out)))
+    assert {p.suffix for p in tmp_path.iterdir()} == {".onnx", ".tif", ".xml", ".qml"}
 
 
 @pytest.mark.parametrize(
@@ -192,7 +197,7 @@ def test_existing_output_needs_overwrite(make_scene, perpixel_model, tmp_path) -
 
 
 def test_cancel_from_progress_callback_leaves_nothing(make_scene, perpixel_model, tmp_path) -> None:
-    scene = make_scene(400, 400)
+    scene = make_scene(400, 1100)  # wider than a tile: overview levels are being built too
     outdir = tmp_path / "out"
     outdir.mkdir()
     seen = []
