@@ -274,37 +274,32 @@ def tile_latency(paths: list[str], repeats: int, threads: int = 0, batch: int = 
     """Speed of each model's network alone: ONNX Runtime on a fixed batch of its own tiles.
 
     The networks' own speed ratio (what FLOPs promise), without reading, blending or writing:
-    one session per file with s5geo's options (all graph optimisations, no spinning; ``threads``
-    intra-op threads, 0 for ONNX Runtime's default, one per core), a batch of ``batch`` random
+    one session per file opened by s5geo's ``load_model`` (its options; ``threads`` intra-op
+    threads, 0 for ONNX Runtime's default, one per core), a batch of ``batch`` random
     tiles of the model's tile size, one warm-up run, then ``repeats`` rounds in which every model
     runs the batch 3 times, interleaved. Models are compared by megapixels per second, since
     their tile sizes can differ.
     """
     import numpy as np
-    import onnxruntime as ort
 
-    from s5geo.modelfile import info_from_metadata
+    from s5geo.infer import load_model
 
     sessions = {}
     for path in paths:
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        opts.intra_op_num_threads = threads
-        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-        info = info_from_metadata(sess.get_modelmeta().custom_metadata_map)
+        # s5geo's own session, as `s5geo predict` opens it (options, provider, threads).
+        m = load_model(path, providers=["cpu"], threads=threads)
         x = np.random.default_rng(0).standard_normal(
-            (batch, len(info.bands), info.tile_size, info.tile_size), dtype=np.float32
+            (batch, len(m.info.bands), m.info.tile_size, m.info.tile_size), dtype=np.float32
         )
-        sess.run(None, {"image": x})
-        sessions[path] = (sess, x, info.tile_size)
+        m.run(x)
+        sessions[path] = (m, x, m.info.tile_size)
     per_tile: dict[str, list[float]] = {p: [] for p in paths}
     for i in range(repeats):
         for path in paths[i % len(paths) :] + paths[: i % len(paths)]:
-            sess, x, _ = sessions[path]
+            m, x, _ = sessions[path]
             for _ in range(3):
                 start = time.perf_counter()
-                sess.run(None, {"image": x})
+                m.run(x)
                 per_tile[path].append((time.perf_counter() - start) * 1000 / batch)
         print(f"  tiles round {i + 1} done", flush=True)
     mp_s = {p: sessions[p][2] ** 2 / 1e3 / statistics.median(t) for p, t in per_tile.items()}

@@ -157,7 +157,7 @@ class StreamingOverviews:
             level.writer.close()
 
     def discard(self) -> None:
-        """Close the files (after an error) and remove them."""
+        """Remove the level files, closing any still open (after the COG copy, or an error)."""
         for level in self._levels:
             if not level.writer.dataset.closed:
                 level.writer.dataset.close()
