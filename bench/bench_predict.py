@@ -5,6 +5,7 @@
     python bench/bench_predict.py memory [--sizes 25,400] [--vector] [--repeats 1]
     python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25] [--bare] [--null]
     python bench/bench_predict.py tiles TEACHER.onnx STUDENT.onnx [--repeats 5] [--threads 0]
+    python bench/bench_predict.py ops MODEL.onnx [--threads 1]
 
 Overhead: the end-to-end command (`s5geo predict SCENE --out X.gpkg`: reading, normalising,
 blending, COG, polygons) against the least a tool can do with the same model over the same
@@ -22,7 +23,8 @@ Memory: peak resident set size (the process's own maximum, from wait4) of `s5geo
 also with polygons (`--out X.gpkg`); with --repeats, medians of interleaved runs.
 
 Models: `s5geo predict` per model file (and with --bare the bare loop per file); tiles: each
-network alone in ONNX Runtime, milliseconds per tile (the speed ratio FLOPs promise).
+network alone in ONNX Runtime, milliseconds per tile (the speed ratio FLOPs promise); ops: one
+file's time per operator type (ONNX Runtime's profiler), to see where a network's time goes.
 """
 
 from __future__ import annotations
@@ -270,6 +272,57 @@ def models(
     )
 
 
+def op_profile(path: str, threads: int = 1, batch: int = 4, runs: int = 3) -> str:
+    """Where a model file's time goes: ONNX Runtime's profiler, kernel time summed per op type.
+
+    A batch of ``batch`` random tiles of the model's own size, ``runs`` runs after one warm-up,
+    ``threads`` intra-op threads (1 by default: the split per operator does not depend on
+    another job's load on the other core as much).
+    """
+    import collections
+    import json
+    import tempfile
+
+    import numpy as np
+    import onnxruntime as ort
+
+    from s5geo.modelfile import info_from_metadata
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    info = info_from_metadata(sess.get_modelmeta().custom_metadata_map)
+    t = info.tile_size
+    x = {sess.get_inputs()[0].name: np.random.default_rng(0).random(
+        (batch, len(info.bands), t, t), dtype=np.float32)}  # fmt: skip
+    sess.run(None, x)  # warm-up, outside the profile
+    with tempfile.TemporaryDirectory() as tmp:
+        opts.enable_profiling = True
+        opts.profile_file_prefix = str(Path(tmp) / "ops")
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        for _ in range(runs + 1):
+            sess.run(None, x)
+        events = json.loads(Path(sess.end_profiling()).read_text())
+    micros: collections.Counter[str] = collections.Counter()
+    nodes: collections.Counter[str] = collections.Counter()
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            micros[e["args"]["op_name"]] += e["dur"]
+            nodes[e["args"]["op_name"]] += 1
+    total, n = sum(micros.values()), runs + 1
+    rows = "".join(
+        f"| {op} | {us / n / 1e3:.1f} | {100 * us / total:.1f} | {nodes[op] // n} |\n"
+        for op, us in micros.most_common(12)
+    )
+    return (
+        f"`{Path(path).name}`: a batch of {batch} x {t} px tiles, {threads} thread(s), kernel time "
+        f"per op type (ONNX Runtime profiler), mean of {n} runs after a warm-up: "
+        f"{total / n / 1e3:.0f} ms per batch in all.\n\n"
+        "| op type | ms per batch | % | nodes |\n|---|---|---|---|\n" + rows
+    )
+
+
 def tile_latency(paths: list[str], repeats: int, threads: int = 0, batch: int = 4) -> str:
     """Speed of each model's network alone: ONNX Runtime on a fixed batch of its own tiles.
 
@@ -351,6 +404,9 @@ def main() -> None:
     c.add_argument("--repeats", type=int, default=3)
     c.add_argument("--bare", action="store_true", help="also time the bare ONNX Runtime loop")
     c.add_argument("--null", action="store_true", help="also time a network of next to no cost")
+    pr = sub.add_parser("ops", help="ONNX Runtime's time per op type of one model file")
+    pr.add_argument("path")
+    pr.add_argument("--threads", type=int, default=1)
     t = sub.add_parser("tiles", help="time the networks alone, per tile (ONNX Runtime only)")
     t.add_argument("paths", nargs="+")
     t.add_argument("--repeats", type=int, default=5)
@@ -360,6 +416,8 @@ def main() -> None:
     PYTHON = getattr(args, "python", sys.executable)
     if args.what == "models":
         report = models(args.paths, args.megapixels, args.repeats, args.bare, args.null)
+    elif args.what == "ops":
+        report = op_profile(args.path, args.threads)
     elif args.what == "tiles":
         report = tile_latency(args.paths, args.repeats, args.threads)
     elif args.what == "overhead":

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from s5geo.export.probs import softmax_nodes
 from s5geo.modelfile import ModelInfo, write_metadata
 
 
@@ -46,7 +47,9 @@ class _Graph:
 
     def save(self, path: Path, name: str, logits: str, bands: int, classes: int, tile: int) -> None:
         """Close the graph with a softmax over ``logits`` and save it as an ONNX file."""
-        self.nodes.append(helper.make_node("Softmax", [logits], ["probs"], axis=1))
+        nodes, constants = softmax_nodes(logits, "probs")  # as s5geo export ends its files
+        self.nodes += nodes
+        self.inits += constants
         graph = helper.make_graph(
             self.nodes,
             name,
@@ -54,7 +57,7 @@ class _Graph:
             [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["N", classes, tile, tile])],
             initializer=self.inits,
         )
-        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
         model.ir_version = 8
         onnx.checker.check_model(model)
         onnx.save(model, str(path))

@@ -1,8 +1,9 @@
 """torch -> ONNX under the model-file contract, with a parity check against PyTorch.
 
 The network is exported once, returning logits; parity is checked on those logits (what the
-network computes, before the softmax flattens differences); then a Softmax node is appended so the
-file's output is ``probs`` as the contract (and Deepness) require, and the metadata is written.
+network computes, before the softmax flattens differences); then a softmax over the class axis is
+appended so the file's output is ``probs`` as the contract (and Deepness) require, and the
+metadata is written.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import torch
 from onnx import helper
 
 from s5geo.errors import UserError
+from s5geo.export.probs import softmax_nodes
 from s5geo.modelfile import ModelInfo, write_metadata
 
 DEFAULT_TOLERANCE = 1e-3
@@ -43,7 +45,9 @@ def _append_softmax(path: Path) -> None:
     (logits,) = graph.output
     probs = helper.make_tensor_value_info("probs", logits.type.tensor_type.elem_type, None)
     probs.type.CopyFrom(logits.type)
-    graph.node.append(helper.make_node("Softmax", [logits.name], ["probs"], axis=1))
+    nodes, constants = softmax_nodes(logits.name, "probs")
+    graph.node.extend(nodes)
+    graph.initializer.extend(constants)
     graph.output.remove(logits)
     graph.output.append(probs)
     onnx.checker.check_model(model)

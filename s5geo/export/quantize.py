@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from s5geo.export.probs import PROBS_PREFIX
+
 
 def _copy_metadata(src: onnx.ModelProto, dst_path: Path, precision: str) -> None:
     dst = onnx.load(str(dst_path))
@@ -75,7 +77,11 @@ def to_int8(src: Path, out: Path, windows: np.ndarray) -> None:
             weight_type=QuantType.QInt8,
             calibrate_method=CalibrationMethod.MinMax,
             # The final softmax stays in float: quantizing probabilities would coarsen them.
-            nodes_to_exclude=[n.name for n in model.graph.node if n.op_type == "Softmax"],
+            nodes_to_exclude=[
+                n.name
+                for n in model.graph.node
+                if n.op_type == "Softmax" or n.name.startswith(PROBS_PREFIX)
+            ],
         )
     finally:
         prepared.unlink(missing_ok=True)

@@ -79,6 +79,21 @@ def test_export_follows_the_model_file_contract(exported, windows) -> None:
     np.testing.assert_allclose(probs, ref, atol=1e-5)
 
 
+def test_probabilities_of_very_large_logits_are_finite(tmp_path, windows) -> None:
+    # Logits in the thousands (a confident or badly scaled network) must not overflow exp().
+    net = small_net()
+    with torch.no_grad():
+        net[-1].weight.mul_(1e4)
+    out = tmp_path / "confident.onnx"
+    export_model(net, out, INFO, windows[:2], tolerance=1.0)
+    probs = load_model(out).run(windows[:2])
+    assert np.isfinite(probs).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    with torch.no_grad():
+        ref = torch.softmax(net(torch.from_numpy(windows[:2])), dim=1).numpy()
+    assert (probs.argmax(axis=1) == ref.argmax(axis=1)).mean() > 0.99
+
+
 def test_parity_above_tolerance_is_refused_and_writes_nothing(tmp_path, exported, windows) -> None:
     _, diff = exported
     out = tmp_path / "refused.onnx"
@@ -144,5 +159,10 @@ def test_fp16_and_int8_keep_metadata_and_agree(tmp_path, exported, windows) -> N
         model = load_model(variant)
         assert model.info.class_names == INFO.class_names
         assert model.info.recipe["precision"] in ("fp16", "int8")
-        agree = (model.run(windows).argmax(axis=1) == ref).mean()
+        probs = model.run(windows)
+        agree = (probs.argmax(axis=1) == ref).mean()
         assert agree >= min_agreement, (variant.name, agree)
+        # The softmax is not quantized: probabilities stay fine-grained and sum to 1.
+        np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=2e-3 if variant == fp16 else 1e-5)
+        if variant == int8:
+            assert len(np.unique(probs)) > 1000
