@@ -22,7 +22,8 @@ METHODS = [("supervised", "supervised-only student"), ("kd", "plain KD"), ("sskd
            ("kd_long", "plain KD, 1200 steps"), ("supervised_long", "supervised-only student"),
            ("kd_t1200", "plain KD, 1200 steps"),
            ("default", "bundled default (SSKD without adaptation, 1200 transfer steps)"),
-           ("fast", "fast student fpn_mnv3s (the default's recipe)")]  # fmt: skip
+           ("fast", "fast student fpn_mnv3s (the default's recipe)"),
+           ("sskd_3600", "the default's recipe, 3600 transfer steps")]  # fmt: skip
 
 
 def architecture_gflops(checkpoint: Path, cache: dict[str, float]) -> float:

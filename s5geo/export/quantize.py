@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from s5geo.export.fusions import fuse_hard_swish
 from s5geo.export.probs import PROBS_PREFIX
 
 
@@ -67,6 +68,9 @@ def to_int8(src: Path, out: Path, windows: np.ndarray) -> None:
     prepared = out.with_name(out.name + ".prep.onnx")
     try:
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
+        pre = onnx.load(str(prepared))
+        if fuse_hard_swish(pre):  # undo the pre-processing's expansion (fusions.py)
+            onnx.save(pre, str(prepared))
         quantize_static(
             str(prepared),
             str(out),
