@@ -291,26 +291,27 @@ def op_profile(path: str, threads: int = 1, batch: int = 4, runs: int = 3) -> st
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-    info = info_from_metadata(sess.get_modelmeta().custom_metadata_map)
-    t = info.tile_size
-    x = {sess.get_inputs()[0].name: np.random.default_rng(0).random(
-        (batch, len(info.bands), t, t), dtype=np.float32)}  # fmt: skip
-    sess.run(None, x)  # warm-up, outside the profile
+    opts.enable_profiling = True
     with tempfile.TemporaryDirectory() as tmp:
-        opts.enable_profiling = True
         opts.profile_file_prefix = str(Path(tmp) / "ops")
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+        info = info_from_metadata(sess.get_modelmeta().custom_metadata_map)
+        t = info.tile_size
+        x = {sess.get_inputs()[0].name: np.random.default_rng(0).random(
+            (batch, len(info.bands), t, t), dtype=np.float32)}  # fmt: skip
         for _ in range(runs + 1):
             sess.run(None, x)
         events = json.loads(Path(sess.end_profiling()).read_text())
+    # The first run is the warm-up (first allocations): only node events after it count.
+    first = min((e for e in events if e.get("name") == "model_run"), key=lambda e: e["ts"])
+    warm = first["ts"] + first["dur"]
     micros: collections.Counter[str] = collections.Counter()
     nodes: collections.Counter[str] = collections.Counter()
     for e in events:
-        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["ts"] > warm:
             micros[e["args"]["op_name"]] += e["dur"]
             nodes[e["args"]["op_name"]] += 1
-    total, n = sum(micros.values()), runs + 1
+    total, n = sum(micros.values()), runs
     rows = "".join(
         f"| {op} | {us / n / 1e3:.1f} | {100 * us / total:.1f} | {nodes[op] // n} |\n"
         for op, us in micros.most_common(12)

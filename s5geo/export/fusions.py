@@ -3,8 +3,8 @@
 torch exports ``hardswish`` (MobileNetV3's activation, in every student preset) as one HardSwish
 node, but ONNX Runtime's quantization pre-processing (``quant_pre_process``) expands it into
 ``x * HardSigmoid(x)``: two nodes that, in the INT8 file, run in float between DequantizeLinear
-and QuantizeLinear. Putting HardSwish back made the bundled INT8 student's network 1.22x faster
-with bit-identical output (docs/BENCHMARKS.md).
+and QuantizeLinear. Putting HardSwish back made the bundled INT8 student's network 1.07x (1
+thread) to 1.13x (2 threads) faster with bit-identical output (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations

@@ -72,9 +72,19 @@ def _graph_with_gate(alpha: float) -> onnx.ModelProto:
 
 @pytest.mark.parametrize(("alpha", "fused"), [(1 / 6, 1), (0.2, 0)])
 def test_only_the_hard_swish_gate_is_fused(alpha: float, fused: int) -> None:
+    import onnxruntime as ort
+
+    x = {"x": np.array([-4.0, -1.0, 0.5, 3.5], np.float32)}
+
+    def run(m: onnx.ModelProto) -> np.ndarray:
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, x)[0]
+
     model = _graph_with_gate(alpha)
+    before = run(model)
     assert fuse_hard_swish(model) == fused
     onnx.checker.check_model(model)
     assert [n.op_type for n in model.graph.node] == (
         ["HardSwish"] if fused else ["HardSigmoid", "Mul"]
     )
+    np.testing.assert_array_equal(run(model), before)
