@@ -324,15 +324,16 @@ def op_profile(path: str, threads: int = 1, batch: int = 4, runs: int = 3) -> st
     )
 
 
-def tile_latency(paths: list[str], repeats: int, threads: int = 0, batch: int = 4) -> str:
-    """Speed of each model's network alone: ONNX Runtime on a fixed batch of its own tiles.
+def tile_speeds(
+    paths: list[str], repeats: int, threads: int = 0, batch: int = 4
+) -> dict[str, tuple[int, float]]:
+    """Each model's network alone: (tile size, median ms per tile) on a fixed batch of its tiles.
 
     The networks' own speed ratio (what FLOPs promise), without reading, blending or writing:
     one session per file opened by s5geo's ``load_model`` (its options; ``threads`` intra-op
     threads, 0 for ONNX Runtime's default, one per core), a batch of ``batch`` random
     tiles of the model's tile size, one warm-up run, then ``repeats`` rounds in which every model
-    runs the batch 3 times, interleaved. Models are compared by megapixels per second, since
-    their tile sizes can differ.
+    runs the batch 3 times, interleaved.
     """
     import numpy as np
 
@@ -346,21 +347,33 @@ def tile_latency(paths: list[str], repeats: int, threads: int = 0, batch: int = 
             (batch, len(m.info.bands), m.info.tile_size, m.info.tile_size), dtype=np.float32
         )
         m.run(x)
-        sessions[path] = (m, x, m.info.tile_size)
+        sessions[path] = (m, x)
     per_tile: dict[str, list[float]] = {p: [] for p in paths}
     for i in range(repeats):
         for path in paths[i % len(paths) :] + paths[: i % len(paths)]:
-            m, x, _ = sessions[path]
+            m, x = sessions[path]
             for _ in range(3):
                 start = time.perf_counter()
                 m.run(x)
                 per_tile[path].append((time.perf_counter() - start) * 1000 / batch)
         print(f"  tiles round {i + 1} done", flush=True)
-    mp_s = {p: sessions[p][2] ** 2 / 1e3 / statistics.median(t) for p, t in per_tile.items()}
+    return {p: (sessions[p][0].info.tile_size, statistics.median(t)) for p, t in per_tile.items()}
+
+
+def megapixels_per_second(tile: int, ms_per_tile: float) -> float:
+    """Throughput of a model that takes ``ms_per_tile`` per square tile of ``tile`` pixels."""
+    return tile**2 / 1e3 / ms_per_tile
+
+
+def tile_latency(paths: list[str], repeats: int, threads: int = 0, batch: int = 4) -> str:
+    """:func:`tile_speeds` as a table; models are compared by megapixels per second, since their
+    tile sizes can differ."""
+    speeds = tile_speeds(paths, repeats, threads, batch)
+    mp_s = {p: megapixels_per_second(*speeds[p]) for p in paths}
     rows = "".join(
-        f"| `{Path(p).name}` | {sessions[p][2]} | {statistics.median(t):.1f} | {mp_s[p]:.2f} | "
+        f"| `{Path(p).name}` | {tile} | {ms:.1f} | {mp_s[p]:.2f} | "
         f"{mp_s[p] / mp_s[paths[0]]:.2f} |\n"
-        for p, t in per_tile.items()
+        for p, (tile, ms) in speeds.items()
     )
     return (
         f"The networks alone: ONNX Runtime ({threads or 'default'} intra-op threads) on a batch "

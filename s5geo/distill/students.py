@@ -32,6 +32,8 @@ STUDENTS: dict[str, tuple[str, int]] = {
     "unet_mnv3s": ("smp:Unet:tu-mobilenetv3_small_100", 16),
     "unet_mnv3l": ("smp:Unet:tu-mobilenetv3_large_100", 16),
     "fpn_mnv3l": ("smp:FPN:tu-mobilenetv3_large_100", 64),
+    # EfficientNet-Lite0 (ReLU6, no squeeze-excite): the student that gains from INT8 on CPU.
+    "fpn_effl0": ("smp:FPN:tu-efficientnet_lite0", 64),
     "unet_r18": ("smp:Unet:resnet18", 16),
     "upernet_mnv3l": ("timm:mobilenetv3_large_100", 48),
 }

@@ -70,7 +70,7 @@ def model_info_for(
     )
 
 
-def _split_images(cfg: Config) -> list[Path]:
+def validation_images(cfg: Config) -> list[Path]:
     """The images of the run's validation split, whose windows check parity and calibrate INT8.
 
     Image folders and raster scenes are found as training finds them
@@ -186,7 +186,7 @@ def export_checkpoint(
     net, cfg, extra = load_for_export(checkpoint, dataset)
     tile = int(cfg.train.eval_tile)
     info = model_info_for(cfg, checkpoint, tile, extra)
-    windows = real_windows(info, _split_images(cfg), n_windows)
+    windows = real_windows(info, validation_images(cfg), n_windows)
     lines: list[str] = []
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with atomic_outputs(overwrite) as outputs:

@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 
 from s5geo.config import Config, DataConfig, load_config  # noqa: E402
 from s5geo.data.splits import SplitSpec  # noqa: E402
-from s5geo.export.pipeline import _split_images, export_checkpoint, real_windows  # noqa: E402
+from s5geo.export.pipeline import export_checkpoint, real_windows, validation_images  # noqa: E402
 from s5geo.infer import load_model  # noqa: E402
 from s5geo.models import build_model  # noqa: E402
 
@@ -55,10 +55,10 @@ def potsdam_copy(root: Path) -> Config:
 
 def test_windows_come_from_the_validation_split_of_a_benchmark(tmp_path: Path) -> None:
     cfg = potsdam_copy(tmp_path)
-    images = _split_images(cfg)  # Potsdam's val split: the official test tiles (no splits file)
+    images = validation_images(cfg)  # Potsdam's val split: the official test tiles (no splits file)
     assert len(images) == 14 and images[0].name == "top_potsdam_2_13_RGB.tif"
     raster = Config(cfg.model, DataConfig(**{**vars(cfg.data), "kind": "raster"}), cfg.train)
-    assert _split_images(raster) == images
+    assert validation_images(raster) == images
 
     from s5geo.export.pipeline import model_info_for
 
@@ -92,6 +92,6 @@ def test_aligned_scenes_keep_their_stems_split(real_data: Path) -> None:
         images_dir="images", masks_dir="masks", image_glob="*.tif", label_glob="*.tif",
         split_val="stems=1091-322_11",
     )  # fmt: skip
-    assert [p.stem for p in _split_images(Config(data=data))] == ["1091-322_11"]
+    assert [p.stem for p in validation_images(Config(data=data))] == ["1091-322_11"]
     rows = DataConfig(**{**vars(data), "split_val": "rows=0:60"})
-    assert len(_split_images(Config(data=rows))) == 4  # a row split keeps every scene
+    assert len(validation_images(Config(data=rows))) == 4  # a row split keeps every scene
