@@ -22,6 +22,7 @@ RUNS = [
     ["bench_predict.py", "overhead", "--model", str(BUNDLED)],
     ["bench_predict.py", "memory", "--vector"],
     ["bench_polygonize.py", "--out", str(BENCH / "out")],
+    ["bench_students.py", "--threads", "1"],
 ]
 
 
