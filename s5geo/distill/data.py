@@ -104,7 +104,6 @@ class SoftViewStream(Dataset[Sample]):
         unlabeled: Sequence[Sample],
         length: int,
         view: Callable[..., dict[str, torch.Tensor]],
-        input_scale: float = 255.0,
     ) -> None:
         if not labeled and not unlabeled:
             raise UserError("a distillation stage needs labeled or pseudo-labeled images")
@@ -112,20 +111,16 @@ class SoftViewStream(Dataset[Sample]):
         self.unlabeled = unlabeled
         self.length = length
         self.view = view
-        self.input_scale = input_scale
 
     def __len__(self) -> int:
         return self.length
 
     def _view(self, sample: Sample, rng: random.Random, prefix: str) -> Sample:
-        image = to_unit_range(sample["image"], self.input_scale)
-        bands = image.shape[0]
         soft = sample.get("soft")
-        stacked = image if soft is None else torch.cat([image, soft.float()])
-        view = self.view(stacked, sample.get("mask"), rng=rng)
-        out = {prefix + "image": view["image"][:bands], prefix + "valid": view["valid"]}
+        view = self.view(sample["image"], sample.get("mask"), rng=rng, extra=soft)
+        out = {prefix + "image": view["image"], prefix + "valid": view["valid"]}
         if soft is not None:
-            out[prefix + "soft"] = view["image"][bands:]
+            out[prefix + "soft"] = view["extra"]
         if prefix == "":
             out["mask"] = view["mask"]
         return out
@@ -161,11 +156,18 @@ class DistillDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.ignore_index = get_class_map(cfg.class_map).ignore_index
 
-    def _view(self, image: torch.Tensor, mask: torch.Tensor | None, rng: random.Random) -> Sample:
+    def _view(
+        self,
+        image: torch.Tensor,
+        mask: torch.Tensor | None,
+        rng: random.Random,
+        extra: torch.Tensor | None = None,
+    ) -> Sample:
         return weak_view(
             image, mask, crop_size=self.cfg.crop_size,
             scale_range=(self.cfg.scale_range[0], self.cfg.scale_range[1]),
             rotation=self.cfg.rotation, ignore_index=self.ignore_index, rng=rng,
+            input_scale=self.cfg.input_scale, extra=extra,
         )  # fmt: skip
 
     def train_dataloader(self) -> DataLoader[Any]:
@@ -174,7 +176,6 @@ class DistillDataModule(L.LightningDataModule):
             self.unlabeled,
             self.steps * self.batch_size,
             self._view,
-            input_scale=self.cfg.input_scale,
         )
         return DataLoader(
             stream,

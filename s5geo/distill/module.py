@@ -44,7 +44,10 @@ class DistillModule(L.LightningModule):
         self.stage: StageConfig = from_dict(StageConfig, stage)
         self.contrast_cfg: ContrastConfig = from_dict(ContrastConfig, contrast)
         self.ignore_index = ignore_index
-        self.net = build_student(self.cfg.model)
+        # Channels-last: oneDNN's convolutions run a student's training step (forward, backward
+        # and the no-grad strong view) in 0.79x the time of the default layout on CPU (fpn_mnv3l,
+        # 8 x 256 px, 1 thread; docs/DISTILL.md). Same numbers up to rounding.
+        self.net = build_student(self.cfg.model).to(memory_format=torch.channels_last)
         self.register_buffer("mean", torch.tensor(self.cfg.data.mean).view(1, -1, 1, 1), False)
         self.register_buffer("std", torch.tensor(self.cfg.data.std).view(1, -1, 1, 1), False)
         self.confmat = MulticlassConfusionMatrix(
@@ -70,7 +73,7 @@ class DistillModule(L.LightningModule):
         return (image - self.mean) / self.std
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.net(self.normalise(image))
+        return self.net(self.normalise(image).contiguous(memory_format=torch.channels_last))
 
     def _pseudo(self, soft: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Hard pseudo-labels: the soft labels' argmax, ignore outside ``valid``."""

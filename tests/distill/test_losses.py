@@ -69,6 +69,46 @@ def test_connected_regions_split_same_class_regions() -> None:
     assert ids[2, 2] == ids[2, 3] != ids[0, 2]
 
 
+def _flood_fill_regions(labels: list[list[int]]) -> list[list[int]]:
+    """Reference labelling: breadth-first flood fill, region id = its largest flat index."""
+    h, w = len(labels), len(labels[0])
+    out = [[-1] * w for _ in range(h)]
+    for y0 in range(h):
+        for x0 in range(w):
+            if out[y0][x0] >= 0:
+                continue
+            region, todo = [], [(y0, x0)]
+            out[y0][x0] = 0
+            while todo:
+                y, x = todo.pop()
+                region.append((y, x))
+                for ny, nx in ((y - 1, x), (y + 1, x), (y, x - 1), (y, x + 1)):
+                    inside = 0 <= ny < h and 0 <= nx < w
+                    if inside and out[ny][nx] < 0 and labels[ny][nx] == labels[y][x]:
+                        out[ny][nx] = 0
+                        todo.append((ny, nx))
+            top = max(y * w + x for y, x in region)
+            for y, x in region:
+                out[y][x] = top
+    return out
+
+
+def test_connected_regions_match_flood_fill_on_random_and_spiral_maps() -> None:
+    gen = torch.Generator().manual_seed(0)
+    maps = [torch.randint(0, 3, (12, 15), generator=gen) for _ in range(3)]
+    spiral = torch.zeros(11, 11, dtype=torch.long)  # one long winding region of class 1
+    for i in range(0, 6, 2):
+        spiral[i, i : 11 - i] = spiral[10 - i, i : 11 - i] = 1
+        spiral[i : 11 - i, 10 - i] = 1
+        spiral[i + 2 : 11 - i, i] = 1
+        if i + 2 < 11 - i:
+            spiral[i + 2, i : i + 2] = 1
+    maps.append(spiral)
+    for labels in maps:
+        expected = torch.tensor(_flood_fill_regions(labels.tolist()))
+        assert torch.equal(connected_regions(labels.unsqueeze(0))[0], expected)
+
+
 def test_negative_weights_follow_fused_scores() -> None:
     p = torch.tensor([[0.6, 0.4], [0.6, 0.4], [0.0, 1.0]])
     inst = torch.tensor([0, 1, 2])
