@@ -148,8 +148,9 @@ class DistillModule(L.LightningModule):
         for image, mask in zip(batch["image"], batch["mask"], strict=True):
             x = self.normalise(to_unit_range(image, self.cfg.data.input_scale).unsqueeze(0))[0]
             probs = predict_probs(
-                self.net, x, self.cfg.model.num_classes, tile=self.cfg.train.eval_tile
-            )
+                self.net, x, self.cfg.model.num_classes, self.cfg.train.eval_tile,
+                channels_last=True,
+            )  # fmt: skip
             self.confmat.update(probs.argmax(0), mask)
 
     def on_validation_epoch_end(self) -> None:

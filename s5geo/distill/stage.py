@@ -57,11 +57,11 @@ def evaluate_net(net: nn.Module, data: DataConfig, split: str, tile: int) -> dic
     mean = torch.tensor(data.mean).view(-1, 1, 1)
     std = torch.tensor(data.std).view(-1, 1, 1)
     cm = np.zeros((k, k), dtype=np.int64)
-    net.eval()
+    net.eval().to(memory_format=torch.channels_last)
     for i in range(len(source)):
         sample = source[i]
         x = (sample["image"].float() / data.input_scale - mean) / std
-        pred = predict_probs(net, x, k, tile=tile).argmax(0)
+        pred = predict_probs(net, x, k, tile=tile, channels_last=True).argmax(0)
         cm += confusion_matrix(sample["mask"].numpy(), pred.numpy(), k, class_map.ignore_index)
     result = percent(scores(cm), list(class_map.names))
     result["confusion"] = cm.tolist()

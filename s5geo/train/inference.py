@@ -16,9 +16,18 @@ from s5geo.infer.tiling import axis_starts
 
 @torch.no_grad()
 def predict_probs(
-    model: nn.Module, image: torch.Tensor, num_classes: int, tile: int = 512, multiple: int = 32
+    model: nn.Module,
+    image: torch.Tensor,
+    num_classes: int,
+    tile: int = 512,
+    multiple: int = 32,
+    channels_last: bool = False,
 ) -> torch.Tensor:
-    """Probabilities ``[K, H, W]`` for one normalised image ``[C, H, W]``."""
+    """Probabilities ``[K, H, W]`` for one normalised image ``[C, H, W]``.
+
+    ``channels_last``: windows go in channels-last, for a ``model`` converted to it (a
+    channels-last window into a default-layout model is slower than none).
+    """
     h, w = image.shape[-2:]
     ph, pw = (
         max(h, min(tile, -(-h // multiple) * multiple)),
@@ -31,6 +40,8 @@ def predict_probs(
     for top in axis_starts(ph, th, th * 3 // 4):
         for left in axis_starts(pw, tw, tw * 3 // 4):
             window = x[:, top : top + th, left : left + tw].unsqueeze(0)
+            if channels_last:
+                window = window.contiguous(memory_format=torch.channels_last)
             out[:, top : top + th, left : left + tw] += model(window).softmax(1)[0]
             count[:, top : top + th, left : left + tw] += 1
     return (out / count)[:, :h, :w]
