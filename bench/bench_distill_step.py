@@ -88,8 +88,8 @@ def measure(config: Path, overrides: list[str], threads: int, steps: int) -> dic
     optimizer = torch.optim.AdamW(module.parameters(), lr=stage.lr)
     module.train()
     for i, batch in enumerate(batches):
-        if i == 2:  # warm-up steps are not counted
-            times = defaultdict(list, {"batch": times["batch"]})
+        if i == 2:  # warm-up steps (and the first two batches) are not counted
+            times = defaultdict(list, {"batch": times["batch"][2:]})
         start = time.perf_counter()
         loss = module.training_step(batch, i)
         mid = time.perf_counter()

@@ -3,7 +3,7 @@
 #   1. the 1200-step S4P CPU teacher (configs/s4p/dubai_cpu_1200.yaml, seed 0; about 20 min)
 #      unless TEACHER names a checkpoint;
 #   2. the student, distilled by configs/distill/default_dubai_cpu.yaml (SSKD without teacher
-#      adaptation: knowledge transfer 2400 steps, refinement 100 steps, 2 threads; 60-90 min
+#      adaptation: knowledge transfer 2400 steps, refinement 100 steps, 2 threads; about 35 min
 #      on the 2-core VMs measured, docs/DEFAULT_MODEL.md; each stage resumes or is skipped when
 #      finished);
 #   3. export to ONNX (parity-checked) and static INT8 calibrated on real val windows;

@@ -39,6 +39,21 @@ def test_rescale_keeps_alignment_and_crop_size() -> None:
         assert agree > 0.8  # bilinear vs nearest differ only on stripe borders
 
 
+def test_extra_channels_follow_the_image_geometry() -> None:
+    """Soft labels given as ``extra`` get the image's crop, rescale, padding, flips, rotation."""
+    image, mask = labelled_image(40, 64)
+    extra = torch.cat([image.float() / 255, mask.unsqueeze(0).float()])
+    for seed in range(20):
+        plain = weak_view(image, mask, 48, (0.5, 2.0), rotation=True, rng=random.Random(seed))
+        view = weak_view(
+            image, mask, 48, (0.5, 2.0), rotation=True, rng=random.Random(seed), extra=extra
+        )
+        assert torch.equal(view["image"], plain["image"])  # extra changes nothing else
+        assert view["extra"].shape == (4, 48, 48)
+        assert torch.allclose(view["extra"][:3], view["image"], atol=1e-6)
+        assert (view["extra"][3][~view["valid"]] == 0).all()  # padded with 0
+
+
 def test_unlabeled_view_has_ignore_mask() -> None:
     image, _ = labelled_image(20, 20)
     view = weak_view(image, None, 16, rng=random.Random(0))
