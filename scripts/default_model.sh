@@ -1,11 +1,11 @@
 #!/bin/bash
 # Builds the bundled default model (docs/DEFAULT_MODEL.md) from scratch, resuming where it stopped:
-#   1. the 1200-step S4P CPU teacher (configs/s4p/dubai_cpu_1200.yaml, seed 0; about 20 min)
+#   1. the 1200-step S4P CPU teacher (configs/s4p/dubai_cpu_1200.yaml, seed 0; 10-21 min)
 #      unless TEACHER names a checkpoint;
 #   2. the student, distilled by configs/distill/default_dubai_cpu.yaml (SSKD without teacher
-#      adaptation: knowledge transfer 2400 steps, refinement 100 steps, 2 threads; about 35 min
-#      on the 2-core VMs measured, docs/DEFAULT_MODEL.md; each stage resumes or is skipped when
-#      finished);
+#      adaptation: knowledge transfer 3600 steps, refinement 100 steps, 2 threads; 33 min
+#      measured, about 55 estimated on the slowest 2-core VM seen, docs/DEFAULT_MODEL.md; each
+#      stage resumes or is skipped when finished);
 #   3. export to ONNX (parity-checked) and static INT8 calibrated on real val windows;
 #   4. both files scored on Tile 8 (test) through the deployment predictor;
 #   5. the INT8 file chosen when it loses at most 1 mIoU against FP32 (else the FP32 file),
