@@ -1,10 +1,10 @@
 #!/bin/bash
 # Builds the bundled default model (docs/DEFAULT_MODEL.md) from scratch, resuming where it stopped:
-#   1. the 1200-step S4P CPU teacher (configs/s4p/dubai_cpu_1200.yaml, seed 0; 10-21 min)
+#   1. the 1200-step S4P CPU teacher (configs/s4p/dubai_cpu_1200.yaml, seed 0; 9-21 min)
 #      unless TEACHER names a checkpoint;
 #   2. the student, distilled by configs/distill/default_dubai_cpu.yaml (SSKD without teacher
 #      adaptation: knowledge transfer 3600 steps, refinement 100 steps, 2 threads; 33 min
-#      measured, about 55 estimated on the slowest 2-core VM seen, docs/DEFAULT_MODEL.md; each
+#      measured, about 52 estimated on the slowest 2-core VM seen, docs/DEFAULT_MODEL.md; each
 #      stage resumes or is skipped when finished);
 #   3. export to ONNX (parity-checked) and static INT8 calibrated on real val windows;
 #   4. both files scored on Tile 8 (test) through the deployment predictor;

@@ -21,9 +21,14 @@ METHODS = [("supervised", "supervised-only student"), ("kd", "plain KD"), ("sskd
            ("sskd_long", "SSKD, 1200 transfer steps"), ("mckd", "MCKD"),
            ("kd_long", "plain KD, 1200 steps"), ("supervised_long", "supervised-only student"),
            ("kd_t1200", "plain KD, 1200 steps"),
-           ("default", "bundled default (SSKD without adaptation, 1200 transfer steps)"),
-           ("fast", "fast student fpn_mnv3s (the default's recipe)"),
-           ("sskd_3600", "the default's recipe, 3600 transfer steps")]  # fmt: skip
+           ("mckd_t1200", "MCKD, cross students 400 steps"),
+           ("mckd_c1200", "MCKD, cross students 1200 steps"),
+           ("sskd_1200", "SSKD without adaptation, 1200 transfer steps"),
+           ("sskd_2400", "SSKD without adaptation, 2400 transfer steps"),
+           ("default", "bundled default (SSKD without adaptation, 3600 transfer steps)"),
+           ("fast", "fast student fpn_mnv3s (1200 transfer steps)"),
+           ("int8", "INT8 student fpn_effl0 (1200 transfer steps)"),
+           ("sskd_3600", "SSKD without adaptation, 3600 transfer steps, 1 thread")]  # fmt: skip
 
 
 def architecture_gflops(checkpoint: Path, cache: dict[str, float]) -> float:

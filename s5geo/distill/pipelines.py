@@ -64,6 +64,14 @@ class Context:
         """
         stage_dir = self.run / name
         result = finished(stage_dir)
+        if result is not None and result.metrics["steps"] != stage.steps:
+            # A finished stage of another budget would be reused silently (and every later stage
+            # built on it): refuse instead of mixing two recipes in one run folder.
+            raise UserError(
+                f"stage {name} of {self.run} finished at {result.metrics['steps']} steps but the "
+                f"recipe asks for {stage.steps}: use a new run folder (train.run_name or "
+                f"train.out_dir) or remove {stage_dir} to train it again"
+            )
         if result is None and self.wanted(name):
             result = fit_stage(self.cfg, stage_dir, model(), stage, labeled(), unlabeled(), init())
         return result

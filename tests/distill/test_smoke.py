@@ -57,6 +57,10 @@ def test_kd_smoke_and_resume(tiny_overrides: list[str], tiny_teacher: Path, tmp_
     stage = _stage_ok(run, "kd")
     assert stage["resumed"] and stage["steps"] == 3
     assert list(run.glob("config.*.yaml"))  # the changed config of the resumed session is kept
+    # a finished stage is never reused for a recipe of another budget
+    with pytest.raises(UserError, match="finished at 3 steps but the recipe asks for 2"):
+        _run("kd", tiny_overrides, tmp_path, tiny_teacher, steps, resume=True)
+    assert _stage_ok(run, "kd")["steps"] == 3
 
 
 def test_sskd_stages_skip_and_single_stage(
