@@ -5,7 +5,8 @@
 #   2. the student, distilled by configs/distill/default_dubai_cpu.yaml (SSKD without teacher
 #      adaptation: knowledge transfer 3600 steps, refinement 100 steps, 2 threads; 33 min
 #      measured, about 52 estimated on the slowest 2-core VM seen, docs/DEFAULT_MODEL.md; each
-#      stage resumes or is skipped when finished);
+#      stage resumes or is skipped when finished; a run folder left by a recipe of another step
+#      count is refused: pass another OUT);
 #   3. export to ONNX (parity-checked) and static INT8 calibrated on real val windows;
 #   4. both files scored on Tile 8 (test) through the deployment predictor;
 #   5. the INT8 file chosen when it loses at most 1 mIoU against FP32 (else the FP32 file),
