@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -32,7 +33,9 @@ def register(app: typer.Typer) -> None:
             s5geo distill configs/distill/sskd_dubai_cpu.yaml --set distill.skip=\\[adapt]
 
         Each stage writes metrics.csv, checkpoints/, curves.png and stage.json (val/test mIoU)
-        into train.out_dir/run_name/STAGE; summary.csv lists every finished stage. Run the same
+        into train.out_dir/run_name/STAGE; summary.csv lists every finished stage; student.json
+        names the checkpoint to export once all stages have finished (SSKD: the better of the
+        transferred and refined students on val, unless distill.sskd.keep=refine). Run the same
         command with --resume to continue an interrupted run.
         """
         from s5geo.distill.config import load_distill_config
@@ -44,3 +47,12 @@ def register(app: typer.Typer) -> None:
         summary = run / "summary.csv"
         if summary.is_file():
             typer.echo(summary.read_text().rstrip())
+        chosen = run / "student.json"
+        if chosen.is_file():
+            student = json.loads(chosen.read_text())
+            others = ", ".join(f"{k} {v:.2f}" for k, v in student["other_val_miou"].items())
+            typer.echo(
+                f"student: {student['stage']} (val mIoU {student['val_miou']:.2f}"
+                + (f"; {others}" if others else "")
+                + f"): s5geo export {student['checkpoint']} --out model.onnx"
+            )

@@ -7,7 +7,9 @@
 #      measured, about 52 estimated on the slowest 2-core VM seen, docs/DEFAULT_MODEL.md; each
 #      stage resumes or is skipped when finished; a run folder left by a recipe of another step
 #      count is refused: pass another OUT);
-#   3. export to ONNX (parity-checked) and static INT8 calibrated on real val windows;
+#   3. export of the run's student (student.json: the transferred or the refined student,
+#      whichever scores higher on val) to ONNX (parity-checked) and static INT8 calibrated on
+#      real val windows;
 #   4. both files scored on Tile 8 (test) through the deployment predictor;
 #   5. the INT8 file chosen when it loses at most 1 mIoU against FP32 (else the FP32 file),
 #      scores in runs/.../default_model.json, and the choice installed as
@@ -36,8 +38,11 @@ log "distilling the student from $TEACHER -> $RUN"
 "$BIN/s5geo" distill configs/distill/default_dubai_cpu.yaml --set "distill.teacher=$TEACHER" \
   --set "train.out_dir=$OUT" "${resume[@]}"
 
-log "exporting $RUN/refine/checkpoints/best.ckpt"
-"$BIN/s5geo" export "$RUN/refine/checkpoints/best.ckpt" --out "$RUN/default.onnx" --int8 --overwrite
+# the run's student: the transferred or the refined one, whichever scores higher on val
+STUDENT=$("$BIN/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["checkpoint"])' \
+  "$RUN/student.json")
+log "exporting $STUDENT"
+"$BIN/s5geo" export "$STUDENT" --out "$RUN/default.onnx" --int8 --overwrite
 for variant in default default.int8; do
   "$BIN/s5geo" evaluate "$RUN/$variant.onnx" --data configs/data/dubai.yaml --split test --json \
     > "$RUN/$variant.test.json"

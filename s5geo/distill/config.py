@@ -103,6 +103,10 @@ class SSKDConfig:
     adapt_selftrain: StageConfig = field(default_factory=_adapt_selftrain)
     transfer: StageConfig = field(default_factory=_transfer)
     refine: StageConfig = field(default_factory=_refine)
+    # the run's student (``student.json``): "best_val" keeps the transferred student when it
+    # scores higher on val than the refined one (refinement on a dozen labels can collapse a
+    # class: docs/DISTILL.md); "refine" always keeps the refined one, as the paper does
+    keep: str = field(default="best_val", metadata=one_of("best_val", "refine"))
 
 
 def _mckd_stage() -> StageConfig:

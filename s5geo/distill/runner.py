@@ -3,8 +3,10 @@
 The run folder ``<train.out_dir>/<run_name>`` holds ``config.yaml`` (the resolved recipe),
 ``run.json`` (seed, versions, sessions), one folder per stage (see :mod:`s5geo.distill.stage`),
 ``soft/`` (soft labels of each labelling pass; the pre-trained teacher's are shared by all runs
-in ``<out_dir>/teacher_soft/``) and ``summary.csv``/``summary.json`` (val and test
-mIoU of every finished stage). A folder that already exists is continued only with ``resume``.
+in ``<out_dir>/teacher_soft/``), ``summary.csv``/``summary.json`` (val and test mIoU of every
+finished stage) and, once every stage has finished, ``student.json`` (the stage and checkpoint
+to export, see :func:`choose_student`). A folder that already exists is continued only with
+``resume``.
 """
 
 from __future__ import annotations
@@ -52,6 +54,29 @@ def write_summary(run: Path, stages: tuple[str, ...]) -> list[dict[str, Any]]:
             writer.writeheader()
             writer.writerows(rows)
     return rows
+
+
+def choose_student(
+    cfg: DistillConfig, names: tuple[str, ...], rows: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The run's student once every stage that is not skipped has finished, else None.
+
+    It is the last stage's student, except for SSKD with ``distill.sskd.keep: best_val``: then
+    the better of the transferred and the refined student on the val split (ties go to the
+    refined one). Only val decides: the test split stays a held-out score.
+    """
+    done = {r["stage"]: r for r in rows}
+    skip = cfg.distill.skip
+    needed = [n for n in names if n not in skip and n.split("_")[0] not in skip]
+    if not needed or any(n not in done for n in needed):
+        return None
+    candidates = [needed[-1]]
+    if cfg.distill.method == "sskd" and cfg.distill.sskd.keep == "best_val":
+        candidates = [n for n in ("refine", "transfer") if n in done]
+    best = max(candidates, key=lambda n: done[n]["val_miou"])  # first of equals: refine
+    others = {n: done[n]["val_miou"] for n in candidates if n != best}
+    rule = cfg.distill.sskd.keep if cfg.distill.method == "sskd" else "last"
+    return {**done[best], "rule": rule, "other_val_miou": others}
 
 
 def check_skip(cfg: DistillConfig, names: tuple[str, ...]) -> None:
@@ -116,6 +141,9 @@ def distill(
     ctx = context(cfg, run, stage)
     PIPELINES[cfg.distill.method](ctx)
     rows = write_summary(run, names)
+    student = choose_student(cfg, names, rows)
+    if student is not None:
+        (run / "student.json").write_text(json.dumps(student, indent=2))
     record = {
         "seed": cfg.train.seed,
         "versions": versions(),

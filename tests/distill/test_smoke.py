@@ -74,6 +74,8 @@ def test_sskd_stages_skip_and_single_stage(
     for name in ("adapt_finetune", "adapt_selftrain", "transfer"):
         _stage_ok(run, name)
     assert not (run / "refine").exists()
+    student = json.loads((run / "student.json").read_text())  # refine skipped: the transfer one
+    assert student["stage"] == "transfer" and student["other_val_miou"] == {}
     for tag in ("adapt_finetune", "adapted"):
         assert len(list((run / "soft" / tag).glob("*.pt"))) == 6
     _run("sskd", tiny_overrides, tmp_path, tiny_teacher, steps, stage="refine")
@@ -88,6 +90,13 @@ def test_sskd_stages_skip_and_single_stage(
     metrics = (run / "transfer" / "metrics.csv").read_text()
     assert "train/pxl" in metrics and "val/miou" in metrics
     assert refine["model"] == "smp:FPN:tu-mobilenetv3_small_100"
+    student = json.loads((run / "student.json").read_text())
+    by_val = {r["stage"]: r["val_miou"] for r in summary if r["stage"] in ("transfer", "refine")}
+    assert student["stage"] == max(("refine", "transfer"), key=by_val.__getitem__)
+    assert (
+        student["checkpoint"]
+        == json.loads((run / student["stage"] / "stage.json").read_text())["checkpoint"]
+    )
 
 
 def test_mckd_partitions_and_stages(
@@ -100,6 +109,7 @@ def test_mckd_partitions_and_stages(
     run = _run("mckd", tiny_overrides, tmp_path, tiny_teacher, steps)
     for name in ("cross1_A", "cross1_B", "final"):
         _stage_ok(run, name)
+    assert json.loads((run / "student.json").read_text())["stage"] == "final"
     parts = (run / "partitions.txt").read_text().splitlines()
     a, b = (set(p.split(": ")[1].split()) for p in parts)
     assert not a & b and len(a | b) == 4
@@ -132,3 +142,22 @@ def test_partition_keeps_groups_whole_and_balances_pixels() -> None:
     assert sorted(map(sorted, groups)) == [["Tile1", "Tile3"], ["Tile7"]]
     with pytest.raises(UserError, match="two groups"):
         partition(names[:3], r"^(Tile\d+)_", pixels[:3])
+
+
+def test_cli_names_the_student_to_export(tiny_overrides: list[str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    sets = [*tiny_overrides, f"train.out_dir={tmp_path}", "distill.supervised.steps=2",
+            "distill.supervised.batch_size=2"]  # fmt: skip
+    recipe = str(CONFIGS / "supervised_dubai_cpu.yaml")
+    done = subprocess.run(
+        [sys.executable, "-m", "s5geo.cli.main", "distill", recipe,
+         *(arg for s in sets for arg in ("--set", s))],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    student = json.loads((tmp_path / "supervised_dubai_cpu_seed0" / "student.json").read_text())
+    assert student["stage"] == "supervised"
+    assert f"student: supervised (val mIoU {student['val_miou']:.2f})" in done.stdout
+    assert f"s5geo export {student['checkpoint']} --out model.onnx" in done.stdout
