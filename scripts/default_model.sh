@@ -16,11 +16,14 @@
 #      s5geo/resources/default.onnx (INSTALL=0: chosen and scored, not installed).
 # Usage: scripts/default_model.sh            (or `make default-model`)
 #        TEACHER=path/to/best.ckpt OUT=runs/distill INSTALL=0 scripts/default_model.sh
+#        SEED=2 OUT=runs/seed2 INSTALL=0 scripts/default_model.sh   (another seed of the student;
+#        the teacher stays seed 0)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-.venv/bin}
 OUT=${OUT:-runs/distill}
-RUN=$OUT/default_dubai_cpu_seed0
+SEED=${SEED:-0}
+RUN=$OUT/default_dubai_cpu_seed$SEED
 TEACHER=${TEACHER:-runs/dubai/dubai_cpu_1200_seed0/checkpoints/best.ckpt}
 INSTALL=${INSTALL:-1}
 mkdir -p "$OUT"
@@ -36,7 +39,7 @@ resume=()
 [ -f "$RUN/config.yaml" ] && resume=(--resume)
 log "distilling the student from $TEACHER -> $RUN"
 "$BIN/s5geo" distill configs/distill/default_dubai_cpu.yaml --set "distill.teacher=$TEACHER" \
-  --set "train.out_dir=$OUT" "${resume[@]}"
+  --set "train.out_dir=$OUT" --set "train.seed=$SEED" "${resume[@]}"
 
 # the run's student: the transferred or the refined one, whichever scores higher on val
 STUDENT=$("$BIN/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["checkpoint"])' \

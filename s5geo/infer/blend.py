@@ -49,13 +49,14 @@ class _Axis:
 
 def class_of_max(scores: np.ndarray) -> np.ndarray:
     """The index of the largest of ``scores`` [K, h, w] per pixel as uint8 (the first on ties),
-    like ``np.argmax(scores, axis=0)``, which is 8x slower: it reduces across K planes that lie
-    h x w apart in memory, where K whole-plane comparisons run at memory speed.
+    like ``np.argmax(scores, axis=0)``, which is 5.7x slower (2.68 against 0.47 ms per 512 px
+    window of the bundled model's probabilities): it reduces across K planes that lie h x w apart
+    in memory, where K whole-plane comparisons run at memory speed.
 
     Branch-free: where plane k beats the best so far, ``k * higher`` is k, larger than any class
-    taken before, so a maximum takes it; elsewhere it is 0 and changes nothing. Masked writes
-    (``np.putmask``, ``np.where``) were 5x slower over the whole function: they branch on every
-    pixel of an unpredictable mask.
+    taken before, so a maximum takes it; elsewhere it is 0 and changes nothing. A masked write
+    (``np.putmask``) made the function 2x slower on real maps and 5x on random scores: it
+    branches on every pixel.
     """
     best = scores[0].copy()
     cls = np.zeros(best.shape, np.uint8)
