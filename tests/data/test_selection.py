@@ -145,7 +145,8 @@ def test_georeferenced_scenes_keep_nodata_invalid(tmp_path: Path) -> None:
         selection_source(cfg)
 
 
-def test_train_command_refuses_a_missing_selection(tmp_path: Path) -> None:
+def test_train_command_refuses_a_missing_selection(real_data: Path, tmp_path: Path) -> None:
+    # the recipe's data root is checked before its selection: the real Dubai data must exist
     done = subprocess.run(
         [sys.executable, "-m", "s5geo.cli.main", "train", str(CURATED),
          "--set", f"data.unlabeled_selection={tmp_path / 'none.gpkg'}",
