@@ -144,6 +144,8 @@ def distill(
     student = choose_student(cfg, names, rows)
     if student is not None:
         (run / "student.json").write_text(json.dumps(student, indent=2))
+    else:  # a stage was removed to be trained again: no student until it has finished
+        (run / "student.json").unlink(missing_ok=True)
     record = {
         "seed": cfg.train.seed,
         "versions": versions(),

@@ -7,6 +7,7 @@ behaviour, and that stage checkpoints reload as s5geo checkpoints for export.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,9 @@ def test_sskd_stages_skip_and_single_stage(
         student["checkpoint"]
         == json.loads((run / student["stage"] / "stage.json").read_text())["checkpoint"]
     )
+    shutil.rmtree(run / "refine")  # to be trained again: the run has no student until then
+    _run("sskd", tiny_overrides, tmp_path, tiny_teacher, steps, stage="transfer")
+    assert not (run / "student.json").exists()
 
 
 def test_mckd_partitions_and_stages(
