@@ -35,7 +35,7 @@ from s5geo.io.overviews import StreamingOverviews
 from s5geo.io.qgis_style import raster_qml
 from s5geo.io.quicklook import write_quicklook
 from s5geo.io.raster import (
-    GDAL_CACHE_MB,
+    GDAL_CACHE_BYTES,
     BlockRowWriter,
     GridSpec,
     category_names_aux_xml,
@@ -437,7 +437,7 @@ def predict_into(
     aux_tmp = outputs.temp(raster_final.with_name(raster_final.name + ".aux.xml"))
     conf_tmp = outputs.temp(confidence) if confidence else None
     look_tmp = outputs.temp(quicklook) if quicklook else None
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), open_scene(scene) as ds:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), open_scene(scene) as ds:
         check_scene_fits(info, ds, name)
         region = _region(ds, bounds, name)
         scale, warnings = _scale(info, ds, resample)

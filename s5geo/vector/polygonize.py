@@ -61,9 +61,10 @@ NODATA = 255  # the class rasters' nodata value, used when a raster declares non
 BATCH_POLYGONS = 5_000
 BATCH_VERTICES = 125_000
 CHUNK_POLYGONS = 2_000
-# GDAL's block cache while reading strips (MiB): GDAL's default, 5 % of RAM, would fill with the
-# decoded tiles of a large raster; a strip needs only its own tiles.
-GDAL_CACHE_MB = 64
+# GDAL's block cache while reading strips, in bytes (rasterio's integer GDAL_CACHEMAX, see
+# s5geo.io.raster.GDAL_CACHE_BYTES): GDAL's default, 5 % of RAM, would fill with the decoded tiles
+# of a large raster; a strip needs only its own tiles.
+GDAL_CACHE_BYTES = 32 << 20  # a row of 512-px uint8 blocks up to 65,536 px wide
 # Most pixels polygonized per strip: on wide rasters strips get fewer rows than ``block_rows`` so
 # GDAL's polygons of one strip (the largest allocation here, held until the strip is done) stay
 # bounded by this, not by the raster's width (measured: 1682 MiB peak at 20000 px wide with
@@ -122,7 +123,7 @@ def polygonize_raster(
         raise UserError(f"block_rows must be at least 1, not {block_rows}")
     if min_area_m2 < 0 or simplify_m < 0:
         raise UserError("the minimum area and the simplification tolerance cannot be negative")
-    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_MB), _open_class_raster(raster) as dataset:
+    with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), _open_class_raster(raster) as dataset:
         metrics = GroundMetrics.of(dataset.crs, dataset.transform)
         tally = _Tally(class_names, metrics)
         with PieceStore(out.parent) as store:
