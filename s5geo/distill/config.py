@@ -146,6 +146,10 @@ class DistillSection:
     kd: StageConfig = field(default_factory=_kd_stage)  # plain KD baseline
     supervised: StageConfig = field(default_factory=lambda: StageConfig(steps=400))
 
+    def skips(self, stage: str) -> bool:
+        """Whether ``skip`` names ``stage`` or its group (``adapt`` for ``adapt_finetune``)."""
+        return stage in self.skip or stage.split("_")[0] in self.skip
+
 
 @dataclass
 class DistillConfig:

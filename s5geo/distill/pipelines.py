@@ -44,8 +44,7 @@ class Context:
 
     def wanted(self, name: str) -> bool:
         """Whether stage ``name`` runs now (not skipped, not filtered out by ``--stage``)."""
-        skip = self.cfg.distill.skip
-        if name in skip or name.split("_")[0] in skip:
+        if self.cfg.distill.skips(name):
             return False
         return self.only is None or self.only == name
 

@@ -66,8 +66,7 @@ def choose_student(
     refined one). Only val decides: the test split stays a held-out score.
     """
     done = {r["stage"]: r for r in rows}
-    skip = cfg.distill.skip
-    needed = [n for n in names if n not in skip and n.split("_")[0] not in skip]
+    needed = [n for n in names if not cfg.distill.skips(n)]
     if not needed or any(n not in done for n in needed):
         return None
     candidates = [needed[-1]]

@@ -161,7 +161,7 @@ class StreamingBlender:
             if self.confidence:
                 top = np.max(sums, axis=0)
                 if wsum is not None:
-                    top /= np.where(wsum > 0, wsum, 1.0)
+                    top /= wsum if valid is None else np.where(valid, wsum, 1.0)
                 conf = np.clip(np.rint(top * 100.0), 0, 100).astype(np.uint8)
                 self._rows_conf[iy][:, xs] = (
                     conf if valid is None else np.where(valid, conf, NODATA)
