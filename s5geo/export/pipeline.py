@@ -26,6 +26,7 @@ from s5geo.config import Config
 from s5geo.errors import UserError
 from s5geo.export.onnx_export import export_model
 from s5geo.export.quantize import to_fp16, to_int8
+from s5geo.export.tensorrt import build_engine, require_tensorrt
 from s5geo.io.atomic import atomic_outputs
 from s5geo.modelfile import ModelInfo
 from s5geo.models.checkpoint import load_torch_file
@@ -183,6 +184,8 @@ def export_checkpoint(
 ) -> list[str]:
     """Export a checkpoint of ``s5geo train`` (of a MoE-MDF run: the path of ``dataset``);
     returns report lines for the user."""
+    if tensorrt:
+        require_tensorrt()  # before any work: nothing is written when the provider is missing
     net, cfg, extra = load_for_export(checkpoint, dataset)
     tile = int(cfg.train.eval_tile)
     info = model_info_for(cfg, checkpoint, tile, extra)
@@ -207,7 +210,5 @@ def export_checkpoint(
             convert(main_tmp, outputs.temp(final), *extra)
             lines.append(f"{final}: {name} version")
     if tensorrt:
-        from s5geo.export.tensorrt import build_engine
-
         lines.append(f"TensorRT engine cached in {build_engine(out)}")
     return lines

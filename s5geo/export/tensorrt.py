@@ -22,17 +22,24 @@ def tensorrt_available() -> bool:
     return TRT in ort.get_available_providers()
 
 
-def build_engine(model_path: Path, batch_size: int = 4) -> Path:
-    """Build (or reuse) the TensorRT engine of ``model_path`` by running one batch through it.
+def require_tensorrt() -> None:
+    """Raise a :class:`UserError` saying what to install when the TensorRT provider is missing.
 
-    Raises a :class:`UserError` saying what to install when the provider is missing.
+    ``s5geo export --tensorrt`` asks this before exporting anything: a missing provider is known
+    at once, not after minutes of export and calibration, and no file is left half-asked-for.
     """
     if not tensorrt_available():
         raise UserError(
             "the TensorRT execution provider is not available in this ONNX Runtime "
             f"({', '.join(ort.get_available_providers())}); on a machine with an NVIDIA GPU, "
-            "CUDA and TensorRT, install 'pip install s5geo[gpu]' (onnxruntime-gpu)"
+            "CUDA and TensorRT, install 'pip install s5geo[gpu]' (onnxruntime-gpu), "
+            "or export without --tensorrt"
         )
+
+
+def build_engine(model_path: Path, batch_size: int = 4) -> Path:
+    """Build (or reuse) the TensorRT engine of ``model_path`` by running one batch through it."""
+    require_tensorrt()
     model = load_model(model_path, providers=["tensorrt", "cuda", "cpu"])
     if model.provider != TRT:
         raise UserError(f"ONNX Runtime fell back to {model.provider}: TensorRT could not run it")

@@ -67,3 +67,20 @@ def test_refused_checkpoints_are_one_line_and_write_nothing(tmp_path: Path) -> N
         "(s5geo export takes a .ckpt of s5geo train or s5geo distill)"
     ]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.ckpt", "some.tif"]
+
+
+def test_tensorrt_without_its_provider_is_refused_before_any_work(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    if "TensorrtExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this ONNX Runtime has the TensorRT provider")
+    evil, out = tmp_path / "evil.ckpt", tmp_path / "x.onnx"
+    torch.save({"x": Payload()}, evil)  # never opened: the provider is checked first
+    done = s5geo("export", str(evil), "--out", str(out), "--int8", "--tensorrt")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "error: the TensorRT execution provider is not available in this ONNX Runtime"
+    )
+    assert "pip install s5geo[gpu]" in lines[0] and "export without --tensorrt" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.ckpt"]
