@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from s5geo.export.fusions import fuse_hard_swish
+from s5geo.export.fusions import hard_swish_for_int8
 from s5geo.export.probs import PROBS_PREFIX
 
 
@@ -69,7 +69,7 @@ def to_int8(src: Path, out: Path, windows: np.ndarray) -> None:
     try:
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         pre = onnx.load(str(prepared))
-        if fuse_hard_swish(pre):  # undo the pre-processing's expansion (fusions.py)
+        if hard_swish_for_int8(pre):  # in operators kept in 8 bits (fusions.py)
             onnx.save(pre, str(prepared))
         quantize_static(
             str(prepared),
