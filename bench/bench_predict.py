@@ -6,6 +6,7 @@
     python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25] [--bare] [--null]
     python bench/bench_predict.py tiles TEACHER.onnx STUDENT.onnx [--repeats 5] [--threads 0]
     python bench/bench_predict.py ops MODEL.onnx [--threads 1]
+    python bench/bench_predict.py phases MODEL.onnx [--megapixels 25] [--repeats 3]
 
 Overhead: the end-to-end command (`s5geo predict SCENE --out X.gpkg`: reading, normalising,
 blending, COG, polygons) against the least a tool can do with the same model over the same
@@ -25,12 +26,16 @@ also with polygons (`--out X.gpkg`); with --repeats, medians of interleaved runs
 
 Models: `s5geo predict` per model file (and with --bare the bare loop per file); tiles: each
 network alone in ONNX Runtime, milliseconds per tile (the speed ratio FLOPs promise); ops: one
-file's time per operator type (ONNX Runtime's profiler), to see where a network's time goes.
+file's time per operator type (ONNX Runtime's profiler), to see where a network's time goes;
+phases: where `s5geo predict` spends the time the bare loop does not, from timers around
+ONNX Runtime's `InferenceSession.run` in both programs (when the first inference starts, the
+inferences' sum, what follows the last one).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import statistics
@@ -390,6 +395,79 @@ def tile_latency(paths: list[str], repeats: int, threads: int = 0, batch: int = 
     )
 
 
+def phase_worker(arm: str, scene: str, model: str) -> None:
+    """One timed run of ``arm`` (``predict`` or ``bare``) in this fresh process; prints JSON.
+
+    The same timer wraps ``onnxruntime.InferenceSession.run`` in both programs (the clock starts
+    here, before either imports numpy, ONNX Runtime or rasterio), so the two runs split alike into
+    what comes before the first inference, the inferences, and what comes after the last.
+    """
+    start = time.perf_counter()
+    import onnxruntime as ort
+
+    stamps: list[tuple[float, float]] = []  # (start, end) of every inference
+    run = ort.InferenceSession.run
+
+    def timed_run(self: ort.InferenceSession, *args: object, **kwargs: object) -> object:
+        t = time.perf_counter()
+        out = run(self, *args, **kwargs)
+        stamps.append((t - start, time.perf_counter() - start))
+        return out
+
+    ort.InferenceSession.run = timed_run  # type: ignore[method-assign]
+    if arm == "bare":
+        bare_loop(scene, model, 4)
+    else:
+        from s5geo.cli.main import run as cli
+
+        sys.argv = ["s5geo", "predict", scene, "--model", model, "--out",
+                    str(OUT / "phases.tif"), "--overwrite", "--quiet"]  # fmt: skip
+        try:
+            cli()
+        except SystemExit as exc:
+            if exc.code:
+                raise
+    end = time.perf_counter() - start
+    print(json.dumps({"first": stamps[0][0], "inference": sum(b - a for a, b in stamps),
+                      "after": end - stamps[-1][1], "total": end}))  # fmt: skip
+
+
+def phases(model: str, megapixels: float, repeats: int) -> str:
+    """`s5geo predict --out X.tif` and the bare loop split into phases, fresh processes,
+    interleaved: the first inference's start (imports, model load, checks, first read), the sum of
+    the inferences (slower in s5geo when its reader and blender share the cores), and what
+    follows the last inference (the last blend and the COG copy; in the bare loop its last
+    argmax). The rest of each run is work between inferences (reading, normalising and argmax in
+    the bare loop; in s5geo these run beside inference)."""
+    from scenes import mosaic_vrt, naip_path
+
+    OUT.mkdir(exist_ok=True)
+    scene = mosaic_vrt(naip_path(), OUT / f"naip_{megapixels:g}mp.vrt", megapixels)
+    runs: dict[str, list[dict[str, float]]] = {"predict": [], "bare": []}
+    for i in range(repeats):
+        for arm in list(runs)[i % 2 :] + list(runs)[: i % 2]:
+            cmd = [PYTHON, __file__, "phase-worker", arm, str(scene), str(Path(model).resolve())]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            runs[arm].append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"  {arm:7s} run {i + 1}: {runs[arm][-1]['total']:6.2f} s", flush=True)
+    names = {
+        "first": "first inference starts at",
+        "inference": "inferences, summed",
+        "after": "after the last inference",
+        "total": "whole run (from the program's first import)",
+    }
+    rows = ""
+    for key, label in names.items():
+        p, b = (statistics.median(r[key] for r in runs[arm]) for arm in ("predict", "bare"))
+        rows += f"| {label} | {p:.2f} | {b:.2f} | {p - b:+.2f} |\n"
+    return (
+        f"`{Path(model).name}` on a {megapixels:g} MP VRT mosaic of the real NAIP scene; medians "
+        f"of {repeats} interleaved runs in fresh processes (seconds).\n\n"
+        "| phase | `s5geo predict --out X.tif` | bare loop | difference |\n|---|---|---|---|\n"
+        + rows
+    )
+
+
 def machine() -> str:
     import onnxruntime
 
@@ -400,6 +478,9 @@ def machine() -> str:
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "bare":
         bare_loop(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return
+    if len(sys.argv) > 1 and sys.argv[1] == "phase-worker":
+        phase_worker(*sys.argv[2:5])
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     sub = ap.add_subparsers(dest="what", required=True)
@@ -432,6 +513,10 @@ def main() -> None:
     t.add_argument("paths", nargs="+")
     t.add_argument("--repeats", type=int, default=5)
     t.add_argument("--threads", type=int, default=0, help="intra-op threads (0: one per core)")
+    ph = sub.add_parser("phases", help="where predict's extra time goes, against the bare loop")
+    ph.add_argument("model")
+    ph.add_argument("--megapixels", type=float, default=25)
+    ph.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
     global PYTHON
     PYTHON = getattr(args, "python", sys.executable)
@@ -441,6 +526,8 @@ def main() -> None:
         report = op_profile(args.path, args.threads)
     elif args.what == "tiles":
         report = tile_latency(args.paths, args.repeats, args.threads)
+    elif args.what == "phases":
+        report = phases(args.model, args.megapixels, args.repeats)
     elif args.what == "overhead":
         report = overhead(args.megapixels, args.repeats, args.batch_size, args.model, args.against)
     else:
