@@ -9,6 +9,7 @@ Metadata is carried over, and ``s5geo.recipe`` records the precision.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,6 +43,16 @@ def to_fp16(src: Path, out: Path) -> None:
     _copy_metadata(model, out, "fp16")
 
 
+class _QuietPerTensorFallback(logging.Filter):
+    """Drops the quantizer's "Axis 1 is out-of-range for weight" warnings, printed on the root
+    logger once per use of a rank-1 scale: GroupNorm (every FPN student's decoder) is exported as
+    InstanceNormalization with a 1-D scale, which has no channel axis, and the quantizer then
+    quantizes that scale per tensor, as it should. The warnings said nothing a user can act on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "is out-of-range for weight" not in record.getMessage()
+
+
 class _WindowReader:
     """ONNX Runtime calibration reader over normalised windows [N, C, T, T], one at a time."""
 
@@ -66,11 +77,13 @@ def to_int8(src: Path, out: Path, windows: np.ndarray) -> None:
 
     model = onnx.load(str(src))
     prepared = out.with_name(out.name + ".prep.onnx")
+    quiet = _QuietPerTensorFallback()
     try:
         quant_pre_process(str(src), str(prepared), skip_symbolic_shape=True)
         pre = onnx.load(str(prepared))
         if hard_swish_for_int8(pre):  # in operators kept in 8 bits (fusions.py)
             onnx.save(pre, str(prepared))
+        logging.getLogger().addFilter(quiet)
         quantize_static(
             str(prepared),
             str(out),
@@ -86,5 +99,6 @@ def to_int8(src: Path, out: Path, windows: np.ndarray) -> None:
             nodes_to_exclude=[n.name for n in model.graph.node if n.name.startswith(PROBS_PREFIX)],
         )
     finally:
+        logging.getLogger().removeFilter(quiet)
         prepared.unlink(missing_ok=True)
     _copy_metadata(model, out, "int8")
