@@ -27,7 +27,7 @@ def test_presets_give_logits_at_input_size(preset: str) -> None:
         out = net(torch.zeros(2, 3, 64, 96))
     assert out.shape == (2, 5, 64, 96)
     params = sum(p.numel() for p in net.parameters())
-    assert params < (13e6 if preset == "unet_r18" else 5e6)  # "a few million" except the reference
+    assert params < (13e6 if preset == "unet_r18" else 6e6)  # "a few million" except the reference
 
 
 def test_decoder_features_feed_the_classifier() -> None:
