@@ -2,8 +2,8 @@
 
 All fits are counted in steps, not epochs (the data modules sample windows without end), validate
 every ``train.val_every`` steps, save ``checkpoints/last.ckpt`` every ``train.checkpoint_every``
-steps and ``checkpoints/best.ckpt`` by a validation metric, and log ``metrics.csv`` into the run
-folder (kept across resumes, see ``csvlog``).
+steps and ``checkpoints/best.ckpt`` by a validation metric, log ``metrics.csv`` into the run
+folder (kept across resumes, see ``csvlog``) and write their progress to stderr (``progress``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 
 from s5geo.config import TrainConfig
 from s5geo.train.csvlog import RunCSVLogger, checkpoint_step
+from s5geo.train.progress import StepProgress
 
 
 def make_trainer(
@@ -48,7 +49,7 @@ def make_trainer(
         strategy=t.strategy if distributed else "auto",
         precision=t.precision,  # type: ignore[arg-type]
         logger=RunCSVLogger(run, checkpoint_step(resume)),
-        callbacks=[last, best, LearningRateMonitor("step")],
+        callbacks=[last, best, LearningRateMonitor("step"), StepProgress(run.name, monitor)],
         log_every_n_steps=max(1, min(10, steps // 4)),
         enable_progress_bar=False,
         enable_model_summary=False,
