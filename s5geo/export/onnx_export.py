@@ -122,6 +122,7 @@ def export_model(
             output_names=["logits"],
             opset_version=OPSET,
             dynamo=True,
+            verbose=False,  # its eight "[torch.onnx] ..." step lines; parity is reported below
             external_data=False,
             dynamic_shapes=(dims,),
         )

@@ -8,6 +8,8 @@ folder (kept across resumes, see ``csvlog``) and write their progress to stderr 
 
 from __future__ import annotations
 
+import logging
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +19,31 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
 from s5geo.config import TrainConfig
 from s5geo.train.csvlog import RunCSVLogger, checkpoint_step
 from s5geo.train.progress import StepProgress
+
+
+class _NoAdvert(logging.Filter):
+    """Drops the litlogger tip Lightning logs at every Trainer: an advert for a cloud service."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+_NO_ADVERT = _NoAdvert()
+
+
+def _quiet_lightning() -> None:
+    """Silences two lines of library noise each fit printed, which users can do nothing about.
+
+    Lightning 2.6 logs a litlogger tip at every Trainer and builds torch's deprecated
+    ``LeafSpec`` (a FutureWarning, twice per fit); neither says anything about the run.
+    Idempotent: the filter is added once, and ``filterwarnings`` replaces an equal entry.
+    """
+    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NO_ADVERT)
+    warnings.filterwarnings(
+        "ignore",
+        message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",
+        category=FutureWarning,
+    )
 
 
 def make_trainer(
@@ -29,6 +56,7 @@ def make_trainer(
     distributed: bool = True,
 ) -> L.Trainer:
     """A step-based Trainer writing into ``run``; ``distributed=False`` pins one device."""
+    _quiet_lightning()
     ckpt_dir = run / "checkpoints"
     last = ModelCheckpoint(
         dirpath=ckpt_dir, every_n_train_steps=t.checkpoint_every, save_last=True, save_top_k=0

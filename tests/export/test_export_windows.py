@@ -71,7 +71,7 @@ def test_windows_come_from_the_validation_split_of_a_benchmark(tmp_path: Path) -
     assert (windows[:, :, 48:, :] == 0).all()  # zero-padded past the 48 px tiles
 
 
-def test_export_of_a_benchmark_run(tmp_path: Path) -> None:
+def test_export_of_a_benchmark_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     cfg = potsdam_copy(tmp_path / "potsdam")
     torch.manual_seed(0)
     net = build_model(cfg.model).eval()
@@ -81,6 +81,8 @@ def test_export_of_a_benchmark_run(tmp_path: Path) -> None:
     out = tmp_path / "potsdam.onnx"
     lines = export_checkpoint(ckpt, out, n_windows=2)
     assert "parity with PyTorch on 2 real windows" in lines[0]
+    printed = capfd.readouterr()
+    assert "[torch.onnx]" not in printed.out + printed.err  # the exporter's own step lines
     info = load_model(out).info
     assert info.class_names[1] == "building" and info.bands == (1, 2, 3)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import lightning as L
@@ -76,3 +77,14 @@ def test_a_resumed_fit_says_where_it_resumed(
     err = capsys.readouterr().err
     assert "stage: resumed at step 40/60" in err
     assert "stage: step 42/60 (70 %)" in err
+
+
+def test_fit_prints_no_lightning_advert_or_deprecation_noise(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        _fit(tmp_path / "stage", 6)
+    out = capsys.readouterr()
+    assert "litlogger" not in out.out + out.err + caplog.text
+    assert not [w for w in caught if "LeafSpec" in str(w.message)]
