@@ -24,6 +24,7 @@ from rasterio.errors import NotGeoreferencedWarning
 from s5geo import __version__
 from s5geo.config import Config
 from s5geo.errors import UserError
+from s5geo.export.compare import compare_variant
 from s5geo.export.onnx_export import export_model
 from s5geo.export.quantize import to_fp16, to_int8
 from s5geo.export.tensorrt import build_engine, require_tensorrt
@@ -96,8 +97,11 @@ def validation_images(cfg: Config) -> list[Path]:
     return [p for p in scenes if stems is None or p.stem in stems]
 
 
-def real_windows(info: ModelInfo, images: list[Path], count: int) -> np.ndarray:
-    """``count`` normalised windows [count, C, T, T] spread over ``images`` (zero-padded edges)."""
+def real_windows(info: ModelInfo, images: list[Path], count: int, start: int = 0) -> np.ndarray:
+    """``count`` normalised windows [count, C, T, T] spread over ``images`` (zero-padded edges).
+
+    Window ``i`` is drawn by seed ``start + i``: calls with disjoint ranges of ``start`` give
+    other windows (the held-out ones the INT8 and FP16 versions are compared on)."""
     if not images:
         raise UserError("no images found for the parity check and calibration windows")
     t = info.tile_size
@@ -105,11 +109,12 @@ def real_windows(info: ModelInfo, images: list[Path], count: int) -> np.ndarray:
     offset = (-np.asarray(info.mean, np.float32) / np.asarray(info.std, np.float32))[:, None, None]
     out = np.zeros((count, len(info.bands), t, t), np.float32)
     for i in range(count):
+        seed = start + i
         with warnings.catch_warnings():  # image folders are not georeferenced; no matter here
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            ds = rasterio.open(images[i % len(images)])
+            ds = rasterio.open(images[seed % len(images)])
         with ds:
-            rng = np.random.default_rng(i)
+            rng = np.random.default_rng(seed)
             y = int(rng.integers(0, max(1, ds.height - t + 1)))
             x = int(rng.integers(0, max(1, ds.width - t + 1)))
             win = rasterio.windows.Window(x, y, min(t, ds.width), min(t, ds.height))
@@ -189,7 +194,8 @@ def export_checkpoint(
     net, cfg, extra = load_for_export(checkpoint, dataset)
     tile = int(cfg.train.eval_tile)
     info = model_info_for(cfg, checkpoint, tile, extra)
-    windows = real_windows(info, validation_images(cfg), n_windows)
+    images = validation_images(cfg)
+    windows = real_windows(info, images, n_windows)
     lines: list[str] = []
     torch.set_num_threads(max(1, torch.get_num_threads()))
     with atomic_outputs(overwrite) as outputs:
@@ -205,10 +211,14 @@ def export_checkpoint(
             variants["fp16"] = (to_fp16, ())
         if int8:
             variants["int8"] = (to_int8, (windows,))
+        # compared on windows the calibration did not see
+        held_out = real_windows(info, images, n_windows, start=n_windows) if variants else windows
         for name, (convert, extra) in variants.items():
             final = out.with_suffix(f".{name}.onnx")
-            convert(main_tmp, outputs.temp(final), *extra)
-            lines.append(f"{final}: {name} version")
+            variant_tmp = outputs.temp(final)
+            convert(main_tmp, variant_tmp, *extra)
+            compared = compare_variant(main_tmp, variant_tmp, held_out)
+            lines.append(f"{final}: {name} version; {compared.describe()}")
     if tensorrt:
         lines.append(f"TensorRT engine cached in {build_engine(out)}")
     return lines

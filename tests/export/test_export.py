@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from s5geo.errors import UserError  # noqa: E402
+from s5geo.export.compare import compare_variant  # noqa: E402
 from s5geo.export.onnx_export import export_model  # noqa: E402
 from s5geo.export.quantize import to_fp16, to_int8  # noqa: E402
 from s5geo.infer import load_model  # noqa: E402
@@ -184,3 +186,32 @@ def test_int8_of_a_groupnorm_net_prints_no_axis_warnings(tmp_path, windows, capl
     assert not [r for r in caplog.records if "out-of-range" in r.getMessage()]
     agree = load_model(int8).run(windows).argmax(1) == load_model(path).run(windows).argmax(1)
     assert agree.mean() >= 0.9
+
+
+def test_versions_are_compared_with_fp32_on_agreement_and_speed(tmp_path, exported, windows):
+    path, _ = exported
+    same = compare_variant(path, path, windows)
+    assert same.agreement == 1.0 and same.windows == len(windows) and same.provider == "CPU"
+    assert same.reference_ms > 0 and same.variant_ms > 0
+    int8 = tmp_path / "m.int8.onnx"
+    to_int8(path, int8, windows[:3])
+    held_out = np.random.default_rng(1).normal(size=(4, 3, TILE, TILE)).astype(np.float32)
+    report = compare_variant(path, int8, held_out)
+    ref = load_model(path).run(held_out).argmax(axis=1)
+    agree = (load_model(int8).run(held_out).argmax(axis=1) == ref).mean()
+    assert report.agreement == pytest.approx(agree) and 0.9 <= report.agreement < 1.0
+    line = report.describe()
+    assert f"{100 * agree:.2f} % of pixels of 4 held-out real windows" in line
+    assert f"{report.speedup:.2f}x its speed on CPU" in line
+
+
+def test_fp16_of_weights_below_its_range_prints_no_warnings(tmp_path, windows) -> None:
+    net = small_net()
+    with torch.no_grad():
+        net[0].weight[0, 0, 0, 0] = -5e-10  # below float16's smallest value: clamped to -1e-07
+    path = tmp_path / "m.onnx"
+    export_model(net, path, INFO, windows)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        to_fp16(path, tmp_path / "m.fp16.onnx")
+    assert not [w for w in caught if "truncated" in str(w.message)]

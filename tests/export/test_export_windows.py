@@ -79,8 +79,10 @@ def test_export_of_a_benchmark_run(tmp_path: Path, capfd: pytest.CaptureFixture[
     state = {f"net.{k}": v for k, v in net.state_dict().items()}
     torch.save({"hyper_parameters": {"config": cfg.to_dict()}, "state_dict": state}, ckpt)
     out = tmp_path / "potsdam.onnx"
-    lines = export_checkpoint(ckpt, out, n_windows=2)
+    lines = export_checkpoint(ckpt, out, n_windows=2, int8=True)
     assert "parity with PyTorch on 2 real windows" in lines[0]
+    assert lines[1].startswith(f"{out.with_suffix('.int8.onnx')}: int8 version; classes agree")
+    assert "of 2 held-out real windows" in lines[1] and "x its speed on CPU" in lines[1]
     printed = capfd.readouterr()
     assert "[torch.onnx]" not in printed.out + printed.err  # the exporter's own step lines
     info = load_model(out).info
