@@ -27,7 +27,7 @@ sys.path.insert(0, str(BENCH))
 
 from s5geo.config import ModelConfig  # noqa: E402
 
-# Candidates by what INT8 kernels like: MobileNetV3 (the bundled student; hard-swish,
+# Candidates by what INT8 kernels like: MobileNetV3 (bundled until 2026-12-07; hard-swish,
 # squeeze-excite, depthwise), its "minimal" variant (ReLU, no SE, still depthwise),
 # EfficientNet-Lite0 (ReLU6, no SE), RegNetX-200MF (grouped convs, ReLU) and ResNet-10t
 # (dense 3x3 convs, ReLU: what VNNI kernels run best).

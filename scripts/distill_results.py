@@ -25,7 +25,11 @@ METHODS = [("supervised", "supervised-only student"), ("kd", "plain KD"), ("sskd
            ("mckd_c1200", "MCKD, cross students 1200 steps"),
            ("sskd_1200", "SSKD without adaptation, 1200 transfer steps"),
            ("sskd_2400", "SSKD without adaptation, 2400 transfer steps"),
-           ("default", "bundled default (SSKD without adaptation, 3600 transfer steps)"),
+           ("default", "bundled default (fpn_r10t, 3000 transfer steps, since 2026-12-07)"),
+           ("mnv3l_3600", "MobileNetV3 default until 2026-12-07 (3600 transfer steps)"),
+           ("r10t_3600", "fpn_r10t, 3600 transfer steps"),
+           ("r10t_2400", "fpn_r10t, 2400 transfer steps"),
+           ("int8_2400", "INT8 student fpn_effl0 (2400 transfer steps)"),
            ("fast", "fast student fpn_mnv3s (1200 transfer steps)"),
            ("int8", "INT8 student fpn_effl0 (1200 transfer steps)"),
            ("sskd_3600", "SSKD without adaptation, 3600 transfer steps, 1 thread")]  # fmt: skip

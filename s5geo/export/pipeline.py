@@ -1,7 +1,8 @@
 """``s5geo export``: checkpoint -> ONNX model file (+ FP16, INT8, TensorRT engine), atomically.
 
 The real windows used for the parity check and INT8 calibration come from the run's own data
-config (its validation split), normalised exactly as the model file will say.
+config (its validation split), normalised exactly as the model file will say; FP16 and INT8
+versions are compared with the FP32 file on windows of other images (:func:`comparison_images`).
 
 A MoE-MDF checkpoint (``s5geo.train.mdf``) holds several datasets; ``dataset`` picks one, whose
 path (shared weights + its expert merged into ``fc2`` + its decoder,
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,12 +74,12 @@ def model_info_for(
     )
 
 
-def validation_images(cfg: Config) -> list[Path]:
-    """The images of the run's validation split, whose windows check parity and calibrate INT8.
+def split_images(cfg: Config, split: str) -> list[Path]:
+    """The images of one split of the run's data config, found as training finds them.
 
-    Image folders and raster scenes are found as training finds them
-    (:func:`s5geo.data.splits.split_items`: splits-file names or split specs over a benchmark's
-    own layout); ``aligned`` scenes by their ``stems=`` part (all scenes without one).
+    Image folders and raster scenes by :func:`s5geo.data.splits.split_items` (splits-file names
+    or split specs over a benchmark's own layout); ``aligned`` scenes by their ``stems=`` part
+    (all scenes without one).
     """
     data = cfg.data
     root = data.resolved_root()
@@ -89,38 +91,67 @@ def validation_images(cfg: Config) -> list[Path]:
     if data.kind in ("image_folder", "raster"):
         from s5geo.data.splits import split_items
 
-        return [item.image for item in split_items(data, data.split_val, with_masks=False)]
+        return [item.image for item in split_items(data, split, with_masks=False)]
     from s5geo.data.aligned import SplitSpec
 
-    stems = SplitSpec.parse(data.split_val).stems
+    stems = SplitSpec.parse(split).stems
     scenes = sorted((root / data.images_dir).glob(data.image_glob))
     return [p for p in scenes if stems is None or p.stem in stems]
 
 
-def real_windows(info: ModelInfo, images: list[Path], count: int, start: int = 0) -> np.ndarray:
-    """``count`` normalised windows [count, C, T, T] spread over ``images`` (zero-padded edges).
+def validation_images(cfg: Config) -> list[Path]:
+    """The images of the run's validation split, whose windows check parity and calibrate INT8."""
+    return split_images(cfg, cfg.data.split_val)
 
-    Window ``i`` is drawn by seed ``start + i``: calls with disjoint ranges of ``start`` give
-    other windows (the held-out ones the INT8 and FP16 versions are compared on)."""
+
+def comparison_images(cfg: Config, calibration: list[Path]) -> tuple[list[Path], str]:
+    """Images to compare FP16/INT8 versions with FP32 on, and how to name them to the user.
+
+    The labelled training images that are not calibration images: windows of other images
+    than the calibration's, so an INT8 file is not judged on the ranges it was fitted to
+    (validation images are often about one tile in size, so other windows of them would cover
+    the same pixels). Never the test split. Without such images (a config whose splits share
+    their scenes), the calibration images, said so.
+    """
+    seen = set(calibration)
+    try:
+        others = [p for p in split_images(cfg, cfg.data.split_labeled) if p not in seen]
+    except UserError:  # no labelled split to read: the calibration images, said so
+        others = []
+    if others:
+        return others, "real windows of training images (not the calibration images)"
+    return calibration, "real windows of the calibration images (the config has no others)"
+
+
+def real_windows(info: ModelInfo, images: list[Path], count: int) -> np.ndarray:
+    """``count`` normalised windows [count, C, T, T] spread over ``images`` (zero-padded edges)."""
+    return windows_and_extent(info, images, count)[0]
+
+
+def windows_and_extent(
+    info: ModelInfo, images: list[Path], count: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`real_windows` and a mask [count, T, T] of their image pixels (False: padding)."""
     if not images:
         raise UserError("no images found for the parity check and calibration windows")
     t = info.tile_size
     gain = 1.0 / (info.input_scale * np.asarray(info.std, np.float32))[:, None, None]
     offset = (-np.asarray(info.mean, np.float32) / np.asarray(info.std, np.float32))[:, None, None]
     out = np.zeros((count, len(info.bands), t, t), np.float32)
+    inside = np.zeros((count, t, t), bool)
     for i in range(count):
-        seed = start + i
         with warnings.catch_warnings():  # image folders are not georeferenced; no matter here
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            ds = rasterio.open(images[seed % len(images)])
+            ds = rasterio.open(images[i % len(images)])
         with ds:
-            rng = np.random.default_rng(seed)
+            rng = np.random.default_rng(i)
             y = int(rng.integers(0, max(1, ds.height - t + 1)))
             x = int(rng.integers(0, max(1, ds.width - t + 1)))
             win = rasterio.windows.Window(x, y, min(t, ds.width), min(t, ds.height))
             raw = ds.read(list(info.bands), window=win, out_dtype="float32")
         out[i, :, : raw.shape[1], : raw.shape[2]] = raw * gain + offset
-    return out
+        inside[i, : raw.shape[1], : raw.shape[2]] = True
+    return out, inside
 
 
 EXPORT_TAKES = "s5geo export takes a .ckpt of s5geo train or s5geo distill"
@@ -206,19 +237,20 @@ def export_checkpoint(
             f"{out}: parity with PyTorch on {report.windows} real windows, "
             f"max |logit difference| {report.max_abs_diff:.2e} (tolerance {tolerance:.0e})"
         )
-        variants: dict[str, Any] = {}
+        versions: list[tuple[str, Callable[[Path, Path], None]]] = []
         if fp16:
-            variants["fp16"] = (to_fp16, ())
+            versions.append(("fp16", to_fp16))
         if int8:
-            variants["int8"] = (to_int8, (windows,))
-        # compared on windows the calibration did not see
-        held_out = real_windows(info, images, n_windows, start=n_windows) if variants else windows
-        for name, (convert, extra) in variants.items():
+            versions.append(("int8", lambda src, dst: to_int8(src, dst, windows)))
+        if versions:
+            others, where = comparison_images(cfg, images)
+            compare_on, inside = windows_and_extent(info, others, n_windows)
+        for name, convert in versions:
             final = out.with_suffix(f".{name}.onnx")
-            variant_tmp = outputs.temp(final)
-            convert(main_tmp, variant_tmp, *extra)
-            compared = compare_variant(main_tmp, variant_tmp, held_out)
-            lines.append(f"{final}: {name} version; {compared.describe()}")
+            version_tmp = outputs.temp(final)
+            convert(main_tmp, version_tmp)
+            compared = compare_variant(main_tmp, version_tmp, compare_on, inside)
+            lines.append(f"{final}: {name} version; {compared.describe(where)}")
     if tensorrt:
         lines.append(f"TensorRT engine cached in {build_engine(out)}")
     return lines

@@ -20,7 +20,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.utilities import rank_zero_only
 
-# Lines per run, spread evenly over its steps (a run of fewer steps prints one per step).
+# About this many lines per run: one every max(1, steps // 20) steps (a run of under 40 steps
+# prints every step, a run of 50 steps every second one).
 LINES_PER_RUN = 20
 
 

@@ -32,13 +32,15 @@ _NO_ADVERT = _NoAdvert()
 
 
 def _quiet_lightning() -> None:
-    """Silences two lines of library noise each fit printed, which users can do nothing about.
+    """Silences two kinds of library noise each fit printed, which users can do nothing about.
 
     Lightning 2.6 logs a litlogger tip at every Trainer and builds torch's deprecated
     ``LeafSpec`` (a FutureWarning, twice per fit); neither says anything about the run.
-    Idempotent: the filter is added once, and ``filterwarnings`` replaces an equal entry.
+    The tip goes to whichever of Lightning's two rank-zero loggers was imported last, so both
+    get the filter. Idempotent: a logger keeps one filter, ``filterwarnings`` one entry.
     """
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NO_ADVERT)
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logging.getLogger(name).addFilter(_NO_ADVERT)
     warnings.filterwarnings(
         "ignore",
         message=r"`isinstance\(treespec, LeafSpec\)` is deprecated",

@@ -19,7 +19,14 @@ torch = pytest.importorskip("torch")
 
 from s5geo.config import Config, DataConfig, load_config  # noqa: E402
 from s5geo.data.splits import SplitSpec  # noqa: E402
-from s5geo.export.pipeline import export_checkpoint, real_windows, validation_images  # noqa: E402
+from s5geo.export.pipeline import (  # noqa: E402
+    comparison_images,
+    export_checkpoint,
+    model_info_for,
+    real_windows,
+    validation_images,
+    windows_and_extent,
+)
 from s5geo.infer import load_model  # noqa: E402
 from s5geo.models import build_model  # noqa: E402
 
@@ -42,7 +49,8 @@ def potsdam_copy(root: Path) -> Config:
     cfg = load_config(
         POTSDAM,
         [f"data.root={root}", "model.name=vit_tiny", f"model.img_size={TILE}",
-         "model.decoder_channels=16", f"train.eval_tile={TILE}"],
+         "model.decoder_channels=16", f"train.eval_tile={TILE}",
+         "data.split_labeled=ids=2_10,2_11"],
     )  # fmt: skip
     test = SplitSpec.parse(cfg.data.split_test).ids or ()
     folder = root / "2_Ortho_RGB"
@@ -60,8 +68,6 @@ def test_windows_come_from_the_validation_split_of_a_benchmark(tmp_path: Path) -
     raster = Config(cfg.model, DataConfig(**{**vars(cfg.data), "kind": "raster"}), cfg.train)
     assert validation_images(raster) == images
 
-    from s5geo.export.pipeline import model_info_for
-
     info = model_info_for(cfg, tmp_path / "x.ckpt", TILE)
     windows = real_windows(info, images, 3)
     mean = np.asarray(cfg.data.mean, np.float32)[:, None, None]
@@ -69,6 +75,23 @@ def test_windows_come_from_the_validation_split_of_a_benchmark(tmp_path: Path) -
     np.testing.assert_allclose(windows[:, :, :48, :48], np.broadcast_to(
         (TEST_VALUE / 255.0 - mean) / std, (3, 3, 48, 48)), rtol=1e-5)  # fmt: skip
     assert (windows[:, :, 48:, :] == 0).all()  # zero-padded past the 48 px tiles
+
+
+def test_versions_are_compared_on_other_images_than_the_calibration(tmp_path: Path) -> None:
+    cfg = potsdam_copy(tmp_path / "potsdam")
+    calibration = validation_images(cfg)
+    others, where = comparison_images(cfg, calibration)
+    assert sorted(p.stem for p in others) == ["top_potsdam_2_10_RGB", "top_potsdam_2_11_RGB"]
+    assert where == "real windows of training images (not the calibration images)"
+    info = model_info_for(cfg, tmp_path / "x.ckpt", TILE)
+    windows, inside = windows_and_extent(info, others, 3)
+    assert (windows == real_windows(info, others, 3)).all()
+    assert inside[:, :48, :48].all() and not inside[:, 48:].any() and not inside[:, :, 48:].any()
+    # labelled and validation splits the same: the calibration images, and the line says so
+    same = DataConfig(**{**vars(cfg.data), "split_labeled": cfg.data.split_val})
+    assert comparison_images(Config(cfg.model, same, cfg.train), calibration) == (
+        calibration, "real windows of the calibration images (the config has no others)"
+    )  # fmt: skip
 
 
 def test_export_of_a_benchmark_run(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
@@ -82,7 +105,8 @@ def test_export_of_a_benchmark_run(tmp_path: Path, capfd: pytest.CaptureFixture[
     lines = export_checkpoint(ckpt, out, n_windows=2, int8=True)
     assert "parity with PyTorch on 2 real windows" in lines[0]
     assert lines[1].startswith(f"{out.with_suffix('.int8.onnx')}: int8 version; classes agree")
-    assert "of 2 held-out real windows" in lines[1] and "x its speed on CPU" in lines[1]
+    assert "of 2 real windows of training images (not the calibration images); network" in lines[1]
+    assert "x as fast on CPU" in lines[1]
     printed = capfd.readouterr()
     assert "[torch.onnx]" not in printed.out + printed.err  # the exporter's own step lines
     info = load_model(out).info
