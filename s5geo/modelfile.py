@@ -20,7 +20,6 @@ from s5geo.errors import UserError
 REQUIRED_KEYS = (
     "model_type",
     "class_names",
-    "resolution",
     "tiles_size",
     "standardization_mean",
     "standardization_std",
@@ -40,7 +39,8 @@ class ModelInfo:
     """What a model file says about itself: classes, bands, normalisation and tiling.
 
     ``resolution_cm`` is the ground sample distance the model was trained at (0 when unknown:
-    scenes are then used at their native resolution).
+    scenes are then used at their native resolution, and the file has no ``resolution`` key:
+    Deepness divides by it, so a 0 there fails its processing with a division by zero).
     """
 
     class_names: dict[int, str]
@@ -91,7 +91,6 @@ class ModelInfo:
         props: dict[str, Any] = {
             "model_type": self.model_type,
             "class_names": names,
-            "resolution": self.resolution_cm,
             "tiles_size": self.tile_size,
             "tile_size": self.tile_size,  # the spelling Deepness's code reads
             "tiles_overlap": self.overlap_pct,
@@ -104,6 +103,8 @@ class ModelInfo:
             "s5geo.architecture": self.architecture,
             "s5geo.recipe": self.recipe,
         }
+        if self.resolution_cm > 0:  # unknown: no key (see the class docstring)
+            props["resolution"] = self.resolution_cm
         return {k: json.dumps(v) for k, v in props.items()}
 
     def describe(self) -> dict[str, Any]:
@@ -163,7 +164,7 @@ def info_from_metadata(meta: Mapping[str, str], source: str = "model") -> ModelI
             input_scale=float(v["s5geo.input_scale"]),
             mean=tuple(float(m) for m in v["standardization_mean"]),
             std=tuple(float(s) for s in v["standardization_std"]),
-            resolution_cm=float(v["resolution"] or 0.0),
+            resolution_cm=float(v.get("resolution") or 0.0),
             model_type=str(v["model_type"]),
             version=str(v.get("s5geo.version", "")),
             architecture=str(v.get("s5geo.architecture", "")),
