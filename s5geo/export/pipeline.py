@@ -1,7 +1,8 @@
 """``s5geo export``: checkpoint -> ONNX model file (+ FP16, INT8, TensorRT engine), atomically.
 
 The real windows used for the parity check and INT8 calibration come from the run's own data
-config (its validation split), normalised exactly as the model file will say; FP16 and INT8
+config (its validation split), scaled exactly as the model file will say (the run's per-band
+standardisation goes into the graph, :mod:`s5geo.export.standardize`); FP16 and INT8
 versions are compared with the FP32 file on windows of other images (:func:`comparison_images`).
 
 A MoE-MDF checkpoint (``s5geo.train.mdf``) holds several datasets; ``dataset`` picks one, whose
@@ -29,6 +30,7 @@ from s5geo.errors import UserError
 from s5geo.export.compare import compare_variant
 from s5geo.export.onnx_export import export_model
 from s5geo.export.quantize import to_fp16, to_int8
+from s5geo.export.standardize import standardize_in_graph
 from s5geo.export.tensorrt import build_engine, require_tensorrt
 from s5geo.io.atomic import atomic_outputs
 from s5geo.modelfile import ModelInfo
@@ -224,7 +226,7 @@ def export_checkpoint(
         require_tensorrt()  # before any work: nothing is written when the provider is missing
     net, cfg, extra = load_for_export(checkpoint, dataset)
     tile = int(cfg.train.eval_tile)
-    info = model_info_for(cfg, checkpoint, tile, extra)
+    net, info = standardize_in_graph(net, model_info_for(cfg, checkpoint, tile, extra))
     images = validation_images(cfg)
     windows = real_windows(info, images, n_windows)
     lines: list[str] = []

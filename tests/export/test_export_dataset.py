@@ -22,6 +22,7 @@ from s5geo.config import load_config  # noqa: E402
 from s5geo.errors import UserError  # noqa: E402
 from s5geo.export.onnx_export import export_model  # noqa: E402
 from s5geo.export.pipeline import export_checkpoint, load_for_export, real_windows  # noqa: E402
+from s5geo.export.standardize import Standardized  # noqa: E402
 from s5geo.infer import load_model  # noqa: E402
 from s5geo.models import build_model  # noqa: E402
 from s5geo.models.mdf import count, load_mdf_config  # noqa: E402
@@ -72,7 +73,9 @@ def test_one_dataset_path_exports_as_a_dense_single_dataset_model(
     assert info.class_names == {0: "background", 1: "building"}
     assert info.class_colors == {0: "#D9D9D9", 1: "#E31A1C"}
     assert info.bands == (1, 1, 1) and info.input_scale == 2047.0
-    assert info.mean == (0.223,) * 3 and info.std == (0.129,) * 3 and info.tile_size == TILE
+    # its standardisation is in the graph (s5geo.export.standardize): the file feeds x / 2047
+    assert info.mean == (0.0,) * 3 and info.std == (1.0,) * 3 and info.tile_size == TILE
+    assert info.recipe["standardization"] == {"mean": [0.223] * 3, "std": [0.129] * 3}
     assert info.recipe["dataset"] == "spacenet" and info.recipe["method"] == "mdf"
     assert info.recipe["mdf_datasets"] == ["dubai", "spacenet", "swiss_trees"]
 
@@ -81,9 +84,10 @@ def test_one_dataset_path_exports_as_a_dense_single_dataset_model(
     path_net, cfg, _ = load_for_export(ckpt, "spacenet")
     scene = real_data / "spacenet" / "sample_geotiff.tif"
     x = real_windows(info, [scene], 3)
+    standardized = torch.from_numpy((x - 0.223) / 0.129)
     with torch.no_grad():
-        ref = torch.softmax(module.net(torch.from_numpy(x), 1), dim=1).numpy()
-        wrong = torch.softmax(module.net(torch.from_numpy(x), 2), dim=1).numpy()
+        ref = torch.softmax(module.net(standardized, 1), dim=1).numpy()
+        wrong = torch.softmax(module.net(standardized, 2), dim=1).numpy()
     got = model.run(x)
     np.testing.assert_allclose(got, ref, atol=1e-5)
     assert np.abs(got - wrong).max() > 1e-3
@@ -92,7 +96,7 @@ def test_one_dataset_path_exports_as_a_dense_single_dataset_model(
     dense = build_model(dataclasses.replace(cfg.model, num_classes=2)).eval()
     assert count(path_net) == count(dense) < count(module.net)
     dense_file = tmp_path / "dense.onnx"
-    export_model(dense, dense_file, info, x[:1])
+    export_model(Standardized(dense, (0.223,) * 3, (0.129,) * 3), dense_file, info, x[:1])
     assert ops_and_weights(out) == ops_and_weights(dense_file)
 
 
