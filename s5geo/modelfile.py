@@ -94,6 +94,10 @@ class ModelInfo:
             "tiles_size": self.tile_size,
             "tile_size": self.tile_size,  # the spelling Deepness's code reads
             "tiles_overlap": self.overlap_pct,
+            # Deepness and GeoDeep zero probabilities under this threshold (0.5 by default) before
+            # their argmax, which turns every pixel the model is less sure of into class 0; s5geo
+            # gives each pixel its most probable class, and 0 makes them do the same.
+            "seg_thresh": 0.0,
             "standardization_mean": list(self.mean),
             "standardization_std": list(self.std),
             "s5geo.bands": list(self.bands),

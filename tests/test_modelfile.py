@@ -48,6 +48,7 @@ def deepness_reading(path: Path) -> dict[str, object]:
         "classes": [names[k] for k in sorted(names, key=int)],
         "tile_size": int(json.loads(meta["tile_size"])),
         "tiles_overlap": int(json.loads(meta["tiles_overlap"])),
+        "seg_thresh": float(json.loads(meta["seg_thresh"])),  # its probability threshold
         "channels": image.shape[1],
     }
     if "resolution" in meta:  # optional there; when present it is a divisor
@@ -80,6 +81,7 @@ def test_deepness_reads_a_model_file(tmp_path: Path, resolution_cm: float) -> No
     read = deepness_reading(path)
     assert read["model_type"] == "Segmentor" and read["tile_size"] == 64
     assert read["classes"] == ["water", "forest", "urban"] and read["channels"] == 3
+    assert read["seg_thresh"] == 0.0
     assert read.get("resolution") == (resolution_cm or None)
 
 
@@ -90,6 +92,7 @@ def test_deepness_reads_the_bundled_model() -> None:
         "classes": ["building", "land", "road", "vegetation", "water"],
         "tile_size": 512,
         "tiles_overlap": 12,  # Deepness's overlap box takes whole percents
+        "seg_thresh": 0.0,  # no pixel loses its class to Deepness's threshold
         "channels": 3,
     }
     props = {p.key for p in onnx.load(str(default_model_path())).metadata_props}

@@ -31,13 +31,14 @@ INFO = ModelInfo(
 
 
 def colour_net() -> torch.nn.Module:
-    """Per-pixel classes from standardised RGB: blue water, green vegetation, else bare; sure of
-    them (GeoDeep zeroes probabilities under 0.5 before its argmax)."""
+    """Per-pixel classes from standardised RGB: blue water, green vegetation, else bare; unsure
+    of the grey rock quadrant (its most probable class under 0.5: GeoDeep would call that class 0
+    under its default threshold, which the files' ``seg_thresh`` of 0 turns off)."""
     net = torch.nn.Conv2d(3, 3, 1)
     with torch.no_grad():
-        net.weight.copy_(5 * torch.tensor([[-1.0, -1.0, 2.0], [-1.0, 2.0, -1.0], [1.0, 0.0, 0.0]])
+        net.weight.copy_(torch.tensor([[-1.0, -1.0, 2.0], [-1.0, 2.0, -1.0], [1.0, 0.0, 0.0]])
                          .view(3, 3, 1, 1))  # fmt: skip
-        net.bias.copy_(torch.tensor([0.0, 0.0, 2.5]))
+        net.bias.copy_(torch.tensor([0.0, 0.0, 0.5]))
     return net.eval()
 
 
@@ -71,6 +72,9 @@ def test_geodeep_gets_the_classes_s5geo_gets(tmp_path: Path) -> None:
     assert inside.ok
     ours, theirs = classes_of(scene, tmp_path / "inside.onnx", tmp_path)
     assert set(np.unique(ours)) == {0, 1, 2}  # the quadrants are told apart
+    rock = np.broadcast_to(np.float32([120, 110, 100])[:, None, None] / 255, (1, 3, TILE, TILE))
+    probs = load_model(tmp_path / "inside.onnx").run(np.ascontiguousarray(rock))[0, :, 0, 0]
+    assert probs.argmax() == 2 and probs.max() < 0.5  # rock: bare, unsure
     assert (ours == theirs).mean() > 0.999  # GeoDeep's 5 px median filter moves a corner pixel
     # the same network with its standardisation left to the tool: GeoDeep skips it
     export_model(colour_net(), tmp_path / "metadata.onnx", INFO, windows)
