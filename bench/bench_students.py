@@ -61,6 +61,7 @@ def export_pair(spec: str, out: Path) -> tuple[Path, Path, float, float]:
     from s5geo.export.onnx_export import export_model
     from s5geo.export.pipeline import model_info_for, real_windows, validation_images
     from s5geo.export.quantize import to_int8
+    from s5geo.export.standardize import standardize_in_graph
 
     recipe = load_distill_config(ROOT / "configs/distill/default_dubai_cpu.yaml")
     mcfg = model_config(spec)
@@ -71,7 +72,7 @@ def export_pair(spec: str, out: Path) -> tuple[Path, Path, float, float]:
     flops = gflops(net)
     stem = spec.replace(":", "_").replace("@", "_w")
     fp32, int8 = out / f"{stem}.onnx", out / f"{stem}.int8.onnx"
-    info = model_info_for(cfg, fp32, 512)
+    net, info = standardize_in_graph(net, model_info_for(cfg, fp32, 512))  # as s5geo export does
     windows = real_windows(info, validation_images(cfg), 16)
     report = export_model(net, fp32, info, windows)
     to_int8(fp32, int8, windows)

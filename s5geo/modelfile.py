@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from s5geo.errors import UserError
 
 REQUIRED_KEYS = (
@@ -56,9 +58,15 @@ class ModelInfo:
     version: str = ""
     architecture: str = ""
     recipe: dict[str, Any] = field(default_factory=dict)
+    # What padding and nodata are fed as, per band, after normalisation: the band mean the network
+    # was trained around. None: 0, which is that mean when the metadata standardises; a file with
+    # its standardisation in the graph (s5geo.export.standardize) needs the mean itself.
+    fill: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.bands)
+        if self.fill is not None and len(self.fill) != n:
+            raise UserError(f"model metadata has {n} bands but {len(self.fill)} s5geo.fill values")
         if n == 0:
             raise UserError("model metadata 's5geo.bands' is empty")
         if any(b < 1 for b in self.bands):
@@ -75,6 +83,12 @@ class ModelInfo:
             raise UserError("model metadata 'class_names' is empty")
         if max(self.class_names) > 254 or min(self.class_names) < 0:
             raise UserError("model metadata: class ids must lie in 0..254 (255 is nodata)")
+
+    @property
+    def fill_values(self) -> np.ndarray:
+        """:attr:`fill` per band as float32 [C, 1, 1] (zeros when the file names none)."""
+        values = self.fill if self.fill is not None else (0.0,) * len(self.bands)
+        return np.asarray(values, np.float32)[:, None, None]
 
     @property
     def num_classes(self) -> int:
@@ -107,9 +121,18 @@ class ModelInfo:
             "s5geo.architecture": self.architecture,
             "s5geo.recipe": self.recipe,
         }
+        if self.fill is not None:
+            props["s5geo.fill"] = list(self.fill)
         if self.resolution_cm > 0:  # unknown: no key (see the class docstring)
             props["resolution"] = self.resolution_cm
         return {k: json.dumps(v) for k, v in props.items()}
+
+    def _standardization(self) -> str:
+        """Where the per-band standardisation happens, with the run's values when in the graph."""
+        moved = self.recipe.get("standardization")
+        if isinstance(moved, Mapping):
+            return f"in the graph: mean {moved.get('mean')}, std {moved.get('std')}"
+        return "by the reader, with mean and std above"
 
     def describe(self) -> dict[str, Any]:
         """A plain, JSON-ready summary (for ``s5geo info`` and the QGIS plugin)."""
@@ -124,6 +147,7 @@ class ModelInfo:
             "input_scale": self.input_scale,
             "mean": list(self.mean),
             "std": list(self.std),
+            "standardization": self._standardization(),
             "version": self.version,
             "architecture": self.architecture,
             "recipe": self.recipe,
@@ -173,6 +197,7 @@ def info_from_metadata(meta: Mapping[str, str], source: str = "model") -> ModelI
             version=str(v.get("s5geo.version", "")),
             architecture=str(v.get("s5geo.architecture", "")),
             recipe=dict(v.get("s5geo.recipe") or {}),
+            fill=tuple(float(f) for f in v["s5geo.fill"]) if "s5geo.fill" in v else None,
         )
     except (TypeError, ValueError) as exc:
         raise UserError(f"{source} has malformed metadata: {exc}") from None

@@ -95,5 +95,10 @@ def test_deepness_reads_the_bundled_model() -> None:
         "seg_thresh": 0.0,  # no pixel loses its class to Deepness's threshold
         "channels": 3,
     }
-    props = {p.key for p in onnx.load(str(default_model_path())).metadata_props}
-    assert {"standardization_mean", "standardization_std"} <= props
+    props = {p.key: p.value for p in onnx.load(str(default_model_path())).metadata_props}
+    # standardisation in the graph: a reader divides by 255 only; s5geo pads with the mean
+    assert json.loads(props["standardization_mean"]) == [0.0] * 3
+    assert json.loads(props["standardization_std"]) == [1.0] * 3
+    assert json.loads(props["s5geo.fill"]) == [0.485, 0.456, 0.406]
+    recipe = json.loads(props["s5geo.recipe"])
+    assert recipe["standardization"]["mean"] == [0.485, 0.456, 0.406]

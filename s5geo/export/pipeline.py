@@ -126,7 +126,8 @@ def comparison_images(cfg: Config, calibration: list[Path]) -> tuple[list[Path],
 
 
 def real_windows(info: ModelInfo, images: list[Path], count: int) -> np.ndarray:
-    """``count`` normalised windows [count, C, T, T] spread over ``images`` (zero-padded edges)."""
+    """``count`` normalised windows [count, C, T, T] spread over ``images`` (edges padded with the
+    model's fill values, as the predictor pads them)."""
     return windows_and_extent(info, images, count)[0]
 
 
@@ -139,7 +140,8 @@ def windows_and_extent(
     t = info.tile_size
     gain = 1.0 / (info.input_scale * np.asarray(info.std, np.float32))[:, None, None]
     offset = (-np.asarray(info.mean, np.float32) / np.asarray(info.std, np.float32))[:, None, None]
-    out = np.zeros((count, len(info.bands), t, t), np.float32)
+    out = np.empty((count, len(info.bands), t, t), np.float32)
+    out[:] = info.fill_values  # padding as the predictor pads
     inside = np.zeros((count, t, t), bool)
     for i in range(count):
         with warnings.catch_warnings():  # image folders are not georeferenced; no matter here

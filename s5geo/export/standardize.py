@@ -5,8 +5,11 @@ A run standardises its inputs as ``(x / input_scale - mean) / std``. Written onl
 Deepness do, but GeoDeep reads the Deepness keys and feeds ``x / 255`` alone, so a file that
 leaves the step to it is fed inputs the network never saw. ``s5geo export`` therefore puts the
 step into the graph (two elementwise nodes on the input, next to nothing beside the network) and
-writes mean 0 and std 1: every tool then feeds the same ``x / input_scale`` and gets the same
-classes. The run's own values are kept in ``s5geo.recipe`` under ``standardization``.
+writes mean 0 and std 1: tools then feed the same ``x / input_scale`` and get the same classes
+(GeoDeep always divides by 255, so exactly only for 8-bit models, ``input_scale`` 255). The run's
+own values are kept in ``s5geo.recipe`` under ``standardization``, and its mean becomes
+``s5geo.fill``: what s5geo feeds for padding and nodata (before, 0 after standardising, which is
+that mean; with the step in the graph a 0 would be a black pixel).
 """
 
 from __future__ import annotations
@@ -41,5 +44,6 @@ def standardize_in_graph(net: torch.nn.Module, info: ModelInfo) -> tuple[Standar
         mean=(0.0,) * bands,
         std=(1.0,) * bands,
         recipe={**info.recipe, "standardization": {"mean": list(info.mean), "std": list(info.std)}},
+        fill=tuple(info.mean),
     )
     return Standardized(net, info.mean, info.std).eval(), moved

@@ -204,6 +204,7 @@ def _batches(
     std = np.asarray(info.std, np.float32)
     gain = (1.0 / (info.input_scale * std))[:, None, None]
     offset = (-np.asarray(info.mean, np.float32) / std)[:, None, None]
+    fill = info.fill_values
     full_weight = blend_weights(plan.size)
     reader = window_reader(ds, bands)
     keys: list[tuple[int, int]] = []
@@ -221,7 +222,7 @@ def _batches(
         mh, mw = raw.shape[1:]
         i = len(keys)
         slot = data[i]
-        slot.fill(0.0)  # padding and nodata sit at the band mean after normalisation
+        slot[:] = fill  # padding and nodata sit at the band mean the network was trained around
         inside = slot[:, :mh, :mw]
         np.multiply(raw, gain, out=inside)
         inside += offset
@@ -231,7 +232,7 @@ def _batches(
         if valid.all():  # most windows: no masking, and the shared weights (never written to)
             weights.append(weight)
         else:
-            inside[:, ~model_valid] = 0.0
+            inside[:, ~model_valid] = fill[:, :, 0]
             weights.append(np.where(valid, weight, 0.0).astype(np.float32))
         keys.append((r, c))
         shapes.append((h, w, mh, mw))

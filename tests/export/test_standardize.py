@@ -68,6 +68,7 @@ def test_geodeep_gets_the_classes_s5geo_gets(tmp_path: Path) -> None:
     net, info = standardize_in_graph(colour_net(), INFO)
     assert info.mean == (0.0, 0.0, 0.0) and info.std == (1.0, 1.0, 1.0)
     assert info.recipe["standardization"] == {"mean": list(INFO.mean), "std": list(INFO.std)}
+    assert info.fill == INFO.mean  # padding and nodata: the average pixel, not black
     inside = export_model(net, tmp_path / "inside.onnx", info, windows + 0.5)
     assert inside.ok
     ours, theirs = classes_of(scene, tmp_path / "inside.onnx", tmp_path)
