@@ -22,7 +22,11 @@ from s5geo.modelfile import ModelInfo
 
 
 class Standardized(torch.nn.Module):
-    """``net`` after ``(x - mean) / std`` per band, for inputs already divided by the scale."""
+    """``net`` after ``(x - mean) / std`` per band, for inputs already divided by the scale.
+
+    Written here because torchvision's ``Normalize`` does not pass ``torch.export`` (the ONNX
+    exporter's tracer) and kornia's wraps the input in two reshapes; this is a Sub and a Div.
+    """
 
     def __init__(self, net: torch.nn.Module, mean: tuple[float, ...], std: tuple[float, ...]):
         super().__init__()
