@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
         ),
         data: Path = typer.Option(..., "--data", help="Data config, e.g. configs/data/dubai.yaml"),
         split: str = typer.Option("test", "--split", help="Split name in the data's splits"),
-        out: Path | None = typer.Option(None, "--out", help="Folder for <split>.json + figure"),
+        out: Path | None = typer.Option(
+            None, "--out", help="Folder for <split>.json + figure (its parent must exist)"
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print the scores as JSON"),
         set_: list[str] = typer.Option([], "--set", help="Override a data config key"),
     ) -> None:
@@ -31,6 +33,10 @@ def register(app: typer.Typer) -> None:
         from s5geo.errors import UserError
 
         cfg = load_config(data, set_)
+        if out is not None:  # before the work: a bad --out must not waste an evaluation
+            from s5geo.io.atomic import check_output_folder
+
+            check_output_folder(out)
         if model == "default" or model.lower().endswith(".onnx"):
             # Model files go through the same tiled predictor as s5geo predict; no torch needed.
             from s5geo.evaluate import evaluate_onnx

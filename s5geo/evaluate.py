@@ -25,6 +25,7 @@ import dataclasses
 import json
 import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from s5geo.data.classes import get_class_map
 from s5geo.data.splits import split_pairs
 from s5geo.errors import UserError
 from s5geo.infer import Model, load_model, predict_scene
+from s5geo.io.atomic import atomic_outputs, check_output_folder
 from s5geo.metrics import confusion_matrix, percent, scores
 
 TIFF_SUFFIXES = (".tif", ".tiff")
@@ -102,8 +104,12 @@ def evaluate_onnx(
     ``model_path`` None means the bundled default model. ``split`` is a splits-file name, a split
     spec, or ``train``/``val``/``test`` for the config's splits (:mod:`s5geo.data.splits`). With
     ``out_dir``, writes ``<split>.json`` (:func:`split_file_name`) and, when matplotlib is
-    installed, the confusion-matrix figure.
+    installed, the confusion-matrix figure, replacing earlier results of the split; ``out_dir``
+    is checked before any work and created then, but not the folders above it
+    (:func:`s5geo.io.atomic.check_output_folder`).
     """
+    if out_dir is not None:
+        check_output_folder(out_dir)
     model = load_model(model_path, providers)
     class_map = get_class_map(data.class_map)
     k = class_map.num_classes
@@ -149,18 +155,39 @@ def evaluate_onnx(
         }
     )
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        name = split_file_name(split)
-        (out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
-        try:
-            import matplotlib  # noqa: F401  (the training install's; the deployment has none)
-        except ImportError:
-            pass
-        else:
-            from s5geo.train.plots import plot_confusion
-
-            plot_confusion(cm, list(class_map.names), out_dir / f"confusion_{name}.png")
+        write_results(out_dir, split, result, list(class_map.names))
     return result
+
+
+def write_results(out_dir: Path, split: str, result: dict[str, Any], names: list[str]) -> None:
+    """Write ``<split>.json`` and, with matplotlib, the confusion-matrix figure into ``out_dir``,
+    together: both complete or neither (earlier results of the split are replaced). A folder
+    created here is removed again when they cannot be written."""
+    created = not out_dir.exists()
+    out_dir.mkdir(exist_ok=True)
+    name = split_file_name(split)
+    plot = _confusion_plotter()
+    try:
+        with atomic_outputs(overwrite=True) as outputs:
+            outputs.temp(out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
+            if plot is not None:
+                figure = outputs.temp(out_dir / f"confusion_{name}.png")
+                plot(np.asarray(result["confusion"]), names, figure)
+    except BaseException:
+        if created and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+        raise
+
+
+def _confusion_plotter() -> Callable[[npt.NDArray[Any], list[str], Path], None] | None:
+    """The confusion-matrix figure's writer; None in the deployment install (no matplotlib)."""
+    try:
+        import matplotlib  # noqa: F401  (the training install's; the deployment has none)
+    except ImportError:
+        return None
+    from s5geo.train.plots import plot_confusion
+
+    return plot_confusion
 
 
 def split_file_name(split: str) -> str:

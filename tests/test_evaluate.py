@@ -51,6 +51,37 @@ def test_the_model_that_made_the_masks_scores_100(tmp_path, rng) -> None:
         evaluate_onnx(three, data, "test")  # Dubai has 5 classes
 
 
+def test_a_bad_out_is_refused_before_the_evaluation(tmp_path, rng, monkeypatch) -> None:
+    """An existing file, an unwritable folder or a missing parent folder as --out: one error
+    before any image is predicted (not a traceback after the whole evaluation)."""
+    data = _folder_dataset(tmp_path / "data", rng)
+    model = build_perpixel_model(tmp_path / "m.onnx", tile=32, classes=5)
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the evaluation ran")
+
+    monkeypatch.setattr("s5geo.evaluate.predict_scene", never)
+    taken = tmp_path / "taken.json"
+    taken.write_text("keep me")
+    for out, words in (
+        (taken, "is a file"),
+        (Path("/proc"), "not writable"),  # read-only even for root
+        (Path("/proc/s5geo-results"), "not writable"),
+        (tmp_path / "missing" / "eval", "output folder .*missing does not exist"),
+    ):
+        with pytest.raises(UserError, match=words):
+            evaluate_onnx(model, data, "test", out_dir=out)
+    assert taken.read_text() == "keep me"
+    assert not (tmp_path / "missing").exists()  # the same rule as predict: no parent folders
+    run = subprocess.run(
+        [sys.executable, "-m", "s5geo.cli.main", "evaluate", str(model), "--data",
+         str(CONFIGS / "dubai.yaml"), "--out", str(taken)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 2 and run.stderr.startswith("error: "), run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1 and "is a file" in run.stderr
+
+
 @pytest.mark.realdata
 def test_default_model_scores_dubai_through_the_cli(real_data: Path, tmp_path: Path) -> None:
     """`s5geo evaluate default` (the model card's command) on one Tile 8 image, torch-free path."""

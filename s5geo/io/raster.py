@@ -9,8 +9,13 @@ height.
 
 from __future__ import annotations
 
+import ctypes
+import errno
+import functools
 import json
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -19,8 +24,9 @@ import numpy as np
 import rasterio
 import rasterio.shutil
 from affine import Affine
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
-from rasterio.errors import NotGeoreferencedWarning
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
 NODATA = 255
 BLOCK = 512
@@ -32,6 +38,89 @@ BLOCK = 512
 # overlapping window decoded its blocks again (1.39 s against 0.04 s for the windows of 25 MP).
 GDAL_CACHE_BYTES = 16 << 20
 _GDAL_ENV = {"GDAL_CACHEMAX": GDAL_CACHE_BYTES, "GDAL_NUM_THREADS": "ALL_CPUS"}
+
+
+# What rasterio raises for GDAL's errors: its own exceptions, and GDAL's CPLE_* classes, which
+# rasterio does not export publicly.
+GDAL_ERRORS = (RasterioError, CPLE_BaseError)
+
+
+@functools.cache
+def quiet_libtiff() -> None:
+    """Stop libtiff from printing errors that GDAL does not see to stderr.
+
+    GDAL (3.7 and later, with libtiff 4.5 and later) gives each TIFF it opens its own error
+    handler, which raises through rasterio; but an I/O error raised where libtiff has no handle
+    at hand (``_tiffWriteProc: No space left on device.`` on a full disk) goes to libtiff's
+    process-wide handler, whose default prints it: stray lines around the one ``error:`` line
+    of the command line. Such failures are caught by ``check_complete``, so the process-wide
+    handler is unset (libtiff then stays silent). Only where GDAL is known to use per-file
+    handlers: older GDALs set the process-wide one themselves. Linux only (the libtiff that GDAL
+    loaded is found in /proc/self/maps); elsewhere the lines still print, harmlessly.
+    """
+    version = tuple(int(v) for v in rasterio.__gdal_version__.split(".")[:2])
+    maps = Path("/proc/self/maps")
+    if version < (3, 7) or not maps.exists():
+        return
+    libs = {line.split()[-1] for line in maps.read_text().splitlines() if "/libtiff" in line}
+    for lib in libs:
+        try:
+            tiff = ctypes.CDLL(lib)
+        except OSError:
+            continue
+        if hasattr(tiff, "TIFFOpenOptionsSetErrorHandlerExtR"):  # libtiff 4.5 or later
+            tiff.TIFFSetErrorHandler.restype = ctypes.c_void_p
+            tiff.TIFFSetErrorHandler.argtypes = [ctypes.c_void_p]
+            tiff.TIFFSetErrorHandler(None)
+
+
+@contextmanager
+def gdal_writing(path: Path) -> Iterator[None]:
+    """Turn GDAL's errors while writing ``path`` into an ``OSError`` naming ``path``.
+
+    GDAL's messages seldom name the file ("TIFFAppendToStrip:Write error at scanline 256"), and
+    ``s5geo.io.atomic`` finds the output a write error concerns by the file it names.
+    """
+    quiet_libtiff()
+    try:
+        yield
+    except GDAL_ERRORS as exc:
+        text = str(exc.__cause__ or exc).strip() or type(exc).__name__
+        code = errno.ENOSPC if "No space left" in text else errno.EIO
+        raise OSError(code, text.splitlines()[0], str(path)) from exc
+
+
+def check_complete(path: Path, *, read: bool) -> None:
+    """Refuse a GeoTIFF that GDAL left incomplete, before it can be committed.
+
+    GDAL does not always report a failed write: on a full disk, libtiff's "No space left on
+    device" during the final flush of a copy is printed and the copy returns as if it had
+    succeeded, leaving a truncated file; a tile whose write failed keeps offset 0, which readers
+    take as an empty (nodata) tile. So every tile of every level must have an offset and a size
+    that lie within the file, and with ``read`` every tile is decoded (one tile in memory at a
+    time; 0.01 s for a 25 MP class map). Raises ``OSError`` naming ``path``.
+    """
+    size = path.stat().st_size
+    with gdal_writing(path), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with rasterio.open(path) as ds:
+            levels: list[int | None] = [None, *range(len(ds.overviews(1)))]
+        for level in levels:
+            with rasterio.open(path, overview_level=level) as ds:
+                for bidx in ds.indexes:
+                    _check_tiles(ds, bidx, size, path, read)
+
+
+def _check_tiles(ds: rasterio.DatasetReader, bidx: int, size: int, path: Path, read: bool) -> None:
+    for (row, col), window in ds.block_windows(bidx):
+        offset = ds.get_tag_item(f"BLOCK_OFFSET_{col}_{row}", "TIFF", bidx=bidx)
+        nbytes = ds.get_tag_item(f"BLOCK_SIZE_{col}_{row}", "TIFF", bidx=bidx)
+        if not offset or not nbytes or int(offset) + int(nbytes) > size:
+            raise OSError(
+                errno.EIO, f"it is incomplete (tile {col},{row} of band {bidx} missing)", str(path)
+            )
+        if read:
+            ds.read(bidx, window=window)
 
 
 @dataclass(frozen=True)
@@ -79,12 +168,12 @@ class BlockRowWriter:
             "zstd_level": 1,
             "bigtiff": "IF_SAFER",
         }
-        with warnings.catch_warnings():
+        with gdal_writing(path), warnings.catch_warnings():
             # A scene without georeferencing gives an output on its pixel grid, as the predictor
             # tells the user once; rasterio's warning about the identity transform is noise here.
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             self._ds = rasterio.open(path, "w", **profile)
-        self._ds.set_band_description(1, description)
+            self._ds.set_band_description(1, description)
 
     def write(self, row: int, rows: np.ndarray) -> None:
         """Append ``rows`` (h x width), which must start where the previous ones ended."""
@@ -104,13 +193,17 @@ class BlockRowWriter:
     def _flush(self) -> None:
         if self._fill:
             window = rasterio.windows.Window(0, self._row0, self.grid.width, self._fill)
-            self._ds.write(self._buf[: self._fill], 1, window=window)
+            with gdal_writing(self.path):
+                self._ds.write(self._buf[: self._fill], 1, window=window)
             self._row0 += self._fill
             self._fill = 0
 
     def close(self) -> None:
+        """Write the last rows, close the file and check that every tile reached the disk."""
         self._flush()
-        self._ds.close()
+        with gdal_writing(self.path):
+            self._ds.close()
+        check_complete(self.path, read=False)  # the COG copy decodes every tile anyway
 
     @property
     def dataset(self) -> rasterio.io.DatasetWriter:
@@ -135,7 +228,7 @@ def write_class_cog(
     """
     with rasterio.Env(**_GDAL_ENV), warnings.catch_warnings():
         warnings.simplefilter("ignore", NotGeoreferencedWarning)  # as in BlockRowWriter
-        with rasterio.open(staging, "r+") as ds:
+        with gdal_writing(staging), rasterio.open(staging, "r+") as ds:
             cmap = {i: (0, 0, 0, 0) for i in range(256)}
             for k in class_names:
                 cmap[k] = hex_to_rgba(class_colors[k])
@@ -150,7 +243,8 @@ def write_class_cog(
         source, ready = staging, {}
         if overviews:
             source = staging.with_name(staging.name + ".vrt")
-            _vrt_with_overviews(staging, overviews, source)
+            with gdal_writing(source):
+                _vrt_with_overviews(staging, overviews, source)
             ready = {"OVERVIEWS": "FORCE_USE_EXISTING"}
         try:
             _copy_cog(source, out, OVERVIEW_RESAMPLING="MODE", **ready)
@@ -181,17 +275,20 @@ def write_confidence_cog(staging: Path, out: Path) -> None:
 
 
 def _copy_cog(source: Path, out: Path, **options: str) -> None:
-    """GDAL's COG copy with s5geo's layout (DEFLATE, 512-px tiles) and ``options``."""
-    rasterio.shutil.copy(
-        source,
-        out,
-        driver="COG",
-        COMPRESS="DEFLATE",
-        BLOCKSIZE=BLOCK,
-        BIGTIFF="IF_SAFER",
-        NUM_THREADS="ALL_CPUS",
-        **options,
-    )
+    """GDAL's COG copy with s5geo's layout (DEFLATE, 512-px tiles) and ``options``, checked
+    complete by reading it back (``check_complete``: GDAL can fail silently on a full disk)."""
+    with gdal_writing(out):
+        rasterio.shutil.copy(
+            source,
+            out,
+            driver="COG",
+            COMPRESS="DEFLATE",
+            BLOCKSIZE=BLOCK,
+            BIGTIFF="IF_SAFER",
+            NUM_THREADS="ALL_CPUS",
+            **options,
+        )
+    check_complete(out, read=True)
 
 
 def category_names_aux_xml(class_names: dict[int, str]) -> str:

@@ -18,16 +18,17 @@ def _dead_pid() -> int:
 
 
 def test_temporaries_of_killed_runs_are_removed_by_the_next_run(tmp_path: Path) -> None:
-    stale = tmp_path / f".a{TMP_MARKER}-{_HOST}-{_dead_pid()}-0123abcd.tif"
+    stale = tmp_path / f"{TMP_MARKER}-{_HOST}-{_dead_pid()}-0123abcd.tif"
     companion = stale.with_name(stale.name + ".stage.tif")
+    older = tmp_path / f".a{TMP_MARKER}-{_HOST}-{_dead_pid()}-0123abcd.tif"  # earlier versions
     live = tmp_path / f".a{TMP_MARKER}-{_HOST}-1-0123abcd.tif"  # pid 1 is always alive
     other_host = tmp_path / f".a{TMP_MARKER}-zzzzzz-{_dead_pid()}-0123abcd.tif"
-    for path in (stale, companion, live, other_host):
+    for path in (stale, companion, older, live, other_host):
         path.write_bytes(b"x")
     with atomic_outputs() as outputs:
         outputs.temp(tmp_path / "a.tif").write_bytes(b"new")
     assert (tmp_path / "a.tif").read_bytes() == b"new"
-    assert not stale.exists() and not companion.exists()
+    assert not stale.exists() and not companion.exists() and not older.exists()
     assert live.exists() and other_host.exists()
 
 
