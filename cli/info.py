@@ -46,7 +46,7 @@ def _describe(path: str | None, overrides: list[str]) -> dict[str, Any]:
         return {"kind": "config", "path": str(p), **describe_config(p, overrides)}
     from s5geo.io.scene import scene_profile
 
-    return {"kind": "scene", **scene_profile(p).describe()}
+    return {"kind": "scene", **scene_profile(path).describe()}  # a GDAL name, not normalised
 
 
 def info(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -27,14 +31,32 @@ def _parse_extent(extent: str | None) -> tuple[float, float, float, float] | Non
         xmin, ymin, xmax, ymax = (float(v) for v in extent.split(","))
     except ValueError:
         raise UserError("--extent takes four numbers: xmin,ymin,xmax,ymax (scene CRS)") from None
+    if not all(math.isfinite(v) for v in (xmin, ymin, xmax, ymax)):
+        raise UserError(f"--extent takes four finite numbers, not {extent}")
     if xmin >= xmax or ymin >= ymax:
         raise UserError("--extent must have xmin < xmax and ymin < ymax")
     return xmin, ymin, xmax, ymax
 
 
+# The library's parameter names in its messages, and this command's flags for them.
+FLAGS = {"batch_size": "--batch-size", "tile_size": "--tile-size"}
+_PARAMETER = re.compile(r"\b(" + "|".join(FLAGS) + r")\b")
+
+
+@contextmanager
+def _as_flags() -> Iterator[None]:
+    """Library errors name parameters (``batch_size``): re-raise them naming the flags."""
+    try:
+        yield
+    except UserError as exc:
+        raise UserError(_PARAMETER.sub(lambda m: FLAGS[m.group(1)], str(exc))) from None
+
+
 def predict(
-    scene: Path = typer.Argument(
-        ..., help="Georeferenced raster to segment (GeoTIFF, COG, VRT...)."
+    # A str, not a Path: GDAL dataset names such as /vsizip//abs/path.zip/scene.tif keep their
+    # double slash.
+    scene: str = typer.Argument(
+        ..., help="Georeferenced raster to segment (GeoTIFF, COG, VRT, a GDAL /vsi... name)."
     ),
     out: Path = typer.Option(..., "--out", "-o", help="Output .gpkg (polygons + raster) or .tif."),
     raster: Path | None = typer.Option(None, help="Class raster path (default: OUT with .tif)."),
@@ -47,7 +69,9 @@ def predict(
     providers: str | None = typer.Option(
         None, help="Execution providers in order, e.g. 'tensorrt,cuda,cpu' (default: best)."
     ),
-    extent: str | None = typer.Option(None, help="Process only xmin,ymin,xmax,ymax (scene CRS)."),
+    extent: str | None = typer.Option(
+        None, help="Process only xmin,ymin,xmax,ymax (scene CRS; pixels if not georeferenced)."
+    ),
     min_area: float = typer.Option(0.0, help="Minimum mapping unit in m² (smaller regions merge)."),
     simplify: float = typer.Option(
         0.0, help="Simplification tolerance in metres (keeps topology)."
@@ -78,7 +102,7 @@ def predict(
         raise UserError("--min-area and --simplify apply to polygons: use --out NAME.gpkg")
     chosen = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
     m = load_model(model, chosen)
-    with progress_bar(quiet, label=f"({short_name(m.provider)})") as bar:
+    with _as_flags(), progress_bar(quiet, label=f"({short_name(m.provider)})") as bar:
         result = segment_scene(
             scene,
             out_raster=out_raster,

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from s5geo.errors import Cancelled, UserError
 from s5geo.infer import Model, PredictResult, Progress, ProgressFn, load_model, predict_into
 from s5geo.io.atomic import atomic_outputs
-from s5geo.io.scene import open_scene
+from s5geo.io.scene import open_scene, refuse_gcp_only
 
 if TYPE_CHECKING:
     from s5geo.vector import VectorResult
@@ -35,6 +35,7 @@ class SegmentResult:
 def check_polygon_crs(scene: str | Path, out_vector: str | Path) -> None:
     """Refuse polygons for a scene without a CRS before any work (areas in m² need one)."""
     with open_scene(scene) as ds:
+        refuse_gcp_only(ds, Path(scene).name)  # its own message: "no CRS" would mislead
         if ds.crs is None:
             raise UserError(
                 f"{Path(scene).name} has no CRS, so its polygons cannot have areas in m²: write "
@@ -91,7 +92,7 @@ def segment_scene(
             progress_span=(0.0, share),
         )
         vector = None
-        if vector_tmp is not None:
+        if vector_tmp is not None and out_vector is not None:
             raster_tmp = outputs.temp_path(out_raster)
             vstart = time.perf_counter()
 
@@ -114,15 +115,17 @@ def segment_scene(
             from s5geo.vector import polygonize_raster
 
             info = m.info
-            vector = polygonize_raster(
-                raster_tmp,
-                vector_tmp,
-                class_names=dict(info.class_names),
-                class_colors={k: info.color(k) for k in info.class_names},
-                min_area_m2=min_area_m2,
-                simplify_m=simplify_m,
-                progress=rows_done,
-            )
+            # SQLite's and the spill file's errors name no file: this says which output failed.
+            with outputs.writing(out_vector):
+                vector = polygonize_raster(
+                    raster_tmp,
+                    vector_tmp,
+                    class_names=dict(info.class_names),
+                    class_colors={k: info.color(k) for k in info.class_names},
+                    min_area_m2=min_area_m2,
+                    simplify_m=simplify_m,
+                    progress=rows_done,
+                )
     return SegmentResult(
         prediction=pred,
         vector=vector,

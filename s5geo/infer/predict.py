@@ -22,11 +22,12 @@ from pathlib import Path
 import numpy as np
 import rasterio
 from rasterio.errors import RasterioIOError
-from rasterio.windows import Window, from_bounds
+from rasterio.windows import Window
 
 from s5geo import __version__
 from s5geo.errors import Cancelled, UserError
 from s5geo.infer.blend import StreamingBlender
+from s5geo.infer.memory import BatchShape, check_batch_memory
 from s5geo.infer.resample import resize_probs
 from s5geo.infer.runtime import Model, load_model
 from s5geo.infer.tiling import WindowPlan, blend_weights
@@ -43,10 +44,12 @@ from s5geo.io.raster import (
     write_confidence_cog,
 )
 from s5geo.io.scene import (
+    check_readable,
     ground_sample_distance_m,
     is_georeferenced,
     open_scene,
     read_window,
+    refuse_gcp_only,
     window_reader,
 )
 from s5geo.modelfile import ModelInfo
@@ -120,22 +123,49 @@ def check_scene_fits(info: ModelInfo, ds: rasterio.DatasetReader, name: str) -> 
 
 
 def _region(ds: rasterio.DatasetReader, bounds: Sequence[float] | None, name: str) -> Window:
-    full = Window(0, 0, ds.width, ds.height)
+    """The scene window covering ``bounds`` (xmin, ymin, xmax, ymax in the scene's CRS; in
+    pixel coordinates, column and row, for a scene without georeferencing).
+
+    Rounded outwards to whole pixels: every part of the extent is covered, and an extent inside
+    one pixel gives that pixel. The corners go through the inverse geotransform, so any
+    orientation works: north-up, south-up (positive y pixel size) and GDAL's identity
+    transform of a scene without georeferencing, where y grows downwards.
+    """
     if bounds is None:
-        return full
-    try:
-        # Outwards to whole pixels: every part of the extent is covered, and an extent inside
-        # one pixel gives that pixel.
-        exact = from_bounds(*bounds, transform=ds.transform)
-        col0, row0 = math.floor(exact.col_off + 1e-6), math.floor(exact.row_off + 1e-6)
-        col1 = math.ceil(exact.col_off + exact.width - 1e-6)
-        row1 = math.ceil(exact.row_off + exact.height - 1e-6)
-        win = Window(col0, row0, max(col1 - col0, 1), max(row1 - row0, 1)).intersection(full)
-    except Exception:  # rasterio raises WindowError for disjoint windows
-        win = None
-    if win is None or win.width < 1 or win.height < 1:
-        raise UserError(f"the processing extent {tuple(bounds)} does not overlap {name}")
-    return Window(int(win.col_off), int(win.row_off), int(win.width), int(win.height))
+        return Window(0, 0, ds.width, ds.height)
+    box = tuple(float(v) for v in bounds)
+    if len(box) != 4 or not all(math.isfinite(v) for v in box):
+        raise UserError(f"bounds must be four finite numbers xmin, ymin, xmax, ymax, not {box}")
+    xmin, ymin, xmax, ymax = box
+    inv = ~ds.transform  # written out: affine deprecates ``*`` and older affines lack ``@``
+    corners = [(x, y) for x in (xmin, xmax) for y in (ymin, ymax)]
+    cols = [inv.a * x + inv.b * y + inv.c for x, y in corners]
+    rows = [inv.d * x + inv.e * y + inv.f for x, y in corners]
+    col0, col1 = _outwards(min(cols), max(cols), ds.width)
+    row0, row1 = _outwards(min(rows), max(rows), ds.height)
+    if col1 <= col0 or row1 <= row0:
+        raise UserError(f"the processing extent {box} does not overlap {name}{_covers(ds)}")
+    return Window(col0, row0, col1 - col0, row1 - row0)
+
+
+def _outwards(lo: float, hi: float, size: int) -> tuple[int, int]:
+    """Pixel range [first, end) covering ``lo``..``hi`` (at least one pixel), clipped to the
+    scene; the tolerance keeps an edge that lies on a pixel boundary from taking the next one."""
+    first = math.floor(lo + 1e-6)
+    end = max(math.ceil(hi - 1e-6), first + 1)
+    return max(first, 0), min(end, size)
+
+
+def _covers(ds: rasterio.DatasetReader) -> str:
+    """What the scene covers, for the message of an extent outside it."""
+    if not is_georeferenced(ds):
+        return (
+            f", which has no georeferencing: give the extent in pixels (column, row) within "
+            f"0,0,{ds.width},{ds.height}"
+        )
+    b = ds.bounds  # bottom lies above top on a south-up scene
+    ys = sorted((b.bottom, b.top))
+    return f", which covers {b.left:g},{ys[0]:g},{b.right:g},{ys[1]:g}"
 
 
 def _scale(info: ModelInfo, ds: rasterio.DatasetReader, resample: bool) -> tuple[float, list[str]]:
@@ -185,7 +215,8 @@ def _window_input(
         return None
     h, w = valid.shape
     mh, mw = min(tile, round(h / scale)), min(tile, round(w / scale))
-    raw = np.nan_to_num(read_window(ds, win, bands, out_shape=(mh, mw)), nan=0.0)
+    raw = read_window(ds, win, bands, out_shape=(mh, mw))
+    raw = np.nan_to_num(raw, nan=0.0, posinf=0.0, neginf=0.0)  # those pixels are nodata
     rows = (np.arange(mh) * h // mh)[:, None]
     cols = (np.arange(mw) * w // mw)[None, :]
     return valid, raw, valid[rows, cols]  # nearest-neighbour mask on the model grid
@@ -211,7 +242,8 @@ def _batches(
     shapes: list[tuple[int, int, int, int]] = []
     weights: list[np.ndarray] = []
     skipped: list[tuple[int, int]] = []
-    data = np.zeros((batch_size, len(bands), tile, tile), np.float32)
+    # Never more slots than the plan has windows: a large batch_size on a small scene is fine.
+    data = np.zeros((min(batch_size, len(plan)), len(bands), tile, tile), np.float32)
     for r, c, win in plan.windows():
         got = _window_input(ds, win, bands, tile, scale, reader)
         if got is None:
@@ -261,6 +293,9 @@ def _readable(batches: Iterator[_Batch], name: str) -> Iterator[_Batch]:
 RANGE_SAMPLES = 3  # per side: 3 x 3 windows spread over the processed region
 RANGE_SAMPLE_PX = 256
 RANGE_QUANTILE = 0.99
+# Values below 0 up to this share of the scale pass without a warning (atmospheric correction
+# leaves slightly negative reflectances in dark pixels).
+NEGATIVE_TOLERANCE = 0.02
 
 
 def value_range_warnings(
@@ -268,10 +303,11 @@ def value_range_warnings(
 ) -> list[str]:
     """Warn when the scene's values do not fit the model's ``s5geo.input_scale``.
 
-    A uint16 scene given to a model trained on 8-bit imagery (or reflectances in 0..1 given to
-    it) runs without error and yields a meaningless map, so a few windows spread over the region
-    are read and their 99th percentile compared with the scale. Reading 9 small windows costs a
-    few milliseconds, unlike statistics over the whole scene.
+    A uint16 scene given to a model trained on 8-bit imagery (or reflectances in 0..1, or an
+    int16 scene with negative values, given to it) runs without error and yields a meaningless
+    map, so a few windows spread over the region are read and their 1st and 99th percentiles
+    compared with the scale. Reading 9 small windows costs a few milliseconds, unlike statistics
+    over the whole scene.
     """
     reader = window_reader(ds, tuple(info.bands))
     h, w = int(region.height), int(region.width)
@@ -289,13 +325,15 @@ def value_range_warnings(
     sample = np.concatenate(values)
     if sample.size == 0:
         return []
-    high = float(np.quantile(sample, RANGE_QUANTILE))
+    low, high = (float(v) for v in np.quantile(sample, (1.0 - RANGE_QUANTILE, RANGE_QUANTILE)))
     scale = info.input_scale
-    if high > 2.0 * scale:
+    if high > 2.0 * scale or low < -NEGATIVE_TOLERANCE * scale:
+        # Values below 0 (signed integers, e.g. int16 elevation or radar) fit no 0..scale model
+        # as badly as values far above it.
         return [
-            f"{name} has values up to {high:g} (99th percentile) but the model expects "
-            f"0..{scale:g} (s5geo.input_scale): the map will be meaningless unless the scene "
-            "is rescaled (e.g. gdal_translate -scale) or a model for this data type is used"
+            f"{name} has values from {low:g} to {high:g} (1st to 99th percentile) but the model "
+            f"expects 0..{scale:g} (s5geo.input_scale): the map will be meaningless unless the "
+            "scene is rescaled (e.g. gdal_translate -scale) or a model for this data type is used"
         ]
     if scale >= 2.0 and high <= scale / 50.0 and high > 0:
         return [
@@ -343,20 +381,25 @@ def _prefetch(it: Iterator[_Batch], depth: int = 2) -> Generator[_Batch, None, N
     stop = threading.Event()
     done = object()
 
+    def put(item: object) -> bool:
+        """Queue ``item`` unless the consumer stopped (a blocking put would then never return,
+        and closing would wait for the join's timeout)."""
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     def work() -> None:
         try:
             for item in it:
-                while not stop.is_set():
-                    try:
-                        q.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+                if not put(item):
                     return
-            q.put(done)
+            put(done)
         except BaseException as exc:  # handed to the consumer
-            q.put(exc)
+            put(exc)
 
     thread = threading.Thread(target=work, name="s5geo-reader", daemon=True)
     thread.start()
@@ -372,6 +415,23 @@ def _prefetch(it: Iterator[_Batch], depth: int = 2) -> Generator[_Batch, None, N
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def _batch_shape(
+    plan: WindowPlan, info: ModelInfo, tile: int, batch: int, confidence: bool
+) -> BatchShape:
+    """The sizes of one batch's buffers (:mod:`s5geo.infer.memory`) for ``plan``."""
+    window = (min(plan.size, plan.height), min(plan.size, plan.width))
+    return BatchShape(
+        batch=batch,
+        bands=len(info.bands),
+        classes=info.num_classes,
+        tile=tile,
+        window=window,
+        overlap=plan.overlap,
+        width=plan.width,
+        confidence=confidence,
+    )
 
 
 def _result(future: Future[np.ndarray] | None) -> np.ndarray | None:
@@ -402,7 +462,7 @@ def predict_into(
     part of :func:`s5geo.segment.segment_scene`).
     """
     if batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
+        raise UserError(f"batch_size must be at least 1, not {batch_size}")
     m = model if isinstance(model, Model) else load_model(model, providers)
     info = m.info
     tile = info.tile_size if tile_size is None else tile_size
@@ -411,7 +471,7 @@ def predict_into(
             f"this model takes {m.fixed_size}-px tiles; --tile-size {tile} cannot be used"
         )
     if tile < 16:
-        raise UserError("--tile-size must be at least 16")
+        raise UserError(f"tile_size must be at least 16, not {tile}")
     if overlap is None:
         ov = round(tile * info.overlap_pct / 100.0)
         if not 0 <= ov <= tile // 2:
@@ -439,7 +499,9 @@ def predict_into(
     conf_tmp = outputs.temp(confidence) if confidence else None
     look_tmp = outputs.temp(quicklook) if quicklook else None
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), open_scene(scene) as ds:
+        refuse_gcp_only(ds, name)
         check_scene_fits(info, ds, name)
+        check_readable(ds, name)
         region = _region(ds, bounds, name)
         scale, warnings = _scale(info, ds, resample)
         if not is_georeferenced(ds):
@@ -450,6 +512,11 @@ def predict_into(
             height=int(region.height), width=int(region.width), size=size, overlap=ov_scene,
             row_off=int(region.row_off), col_off=int(region.col_off),
         )  # fmt: skip
+        check_batch_memory(
+            _batch_shape(plan, info, tile, min(batch_size, len(plan)), conf_tmp is not None),
+            batch_size,
+            tile_from_model=tile_size is None,
+        )
         grid = GridSpec(plan.width, plan.height, ds.crs, ds.window_transform(region))
 
         stage_cls = raster_tmp.with_name(raster_tmp.name + ".stage.tif")
@@ -546,7 +613,8 @@ def predict_into(
             if conf_tmp is not None:
                 write_confidence_cog(stage_conf, conf_tmp)
             if look_tmp is not None:
-                write_quicklook(raster_tmp, look_tmp)
+                with outputs.writing(look_tmp):  # GDAL's PNG errors name no file
+                    write_quicklook(raster_tmp, look_tmp)
             qml_tmp.write_text(raster_qml(names, colors), encoding="utf-8")
             aux_tmp.write_text(category_names_aux_xml(names), encoding="utf-8")
         finally:

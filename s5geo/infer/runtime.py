@@ -128,8 +128,8 @@ class Model:
             first = str(exc).strip().splitlines()[0][:300]
             raise UserError(
                 f"model {self.path.name} failed on {batch.shape[-1]}-px tiles ({first}); "
-                f"try --tile-size {self.info.tile_size} (a multiple of 32) "
-                "or a smaller --batch-size"
+                f"try tile_size {self.info.tile_size} (a multiple of 32) "
+                "or a smaller batch_size"
             ) from None
         return np.asarray(out, dtype=np.float32)
 
@@ -143,6 +143,8 @@ def load_model(
     p = Path(path) if path is not None else default_model_path()
     if not p.exists():
         raise UserError(f"model {p}: no such file")
+    if p.is_dir():  # ONNX Runtime would call it "Protobuf parsing failed"
+        raise UserError(f"model {p} is a folder, not a model file (.onnx)")
     chosen = resolve_providers(providers)
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

@@ -27,32 +27,118 @@ from s5geo.errors import UserError
 _M_PER_DEG = 111_320.0
 
 
+def is_dataset_name(name: str | Path) -> bool:
+    """Whether ``name`` is a GDAL dataset name rather than a file path: a virtual file system
+    (``/vsizip//abs/path.zip/file.tif``, ``/vsicurl/...``) or a URL (``https://...``).
+
+    Such names are handed to GDAL as given: ``Path()`` would collapse the double slash that
+    ``/vsizip//`` needs for an absolute archive path, and the ``//`` of a URL.
+    """
+    text = str(name)
+    return text.startswith("/vsi") or "://" in text
+
+
 @contextmanager
 def open_scene(path: str | Path) -> Iterator[rasterio.DatasetReader]:
-    """Open a raster for reading, or raise :class:`UserError` saying why it cannot be read."""
-    p = Path(path)
-    if not p.exists() and not str(path).startswith("/vsi"):
-        raise UserError(f"{path}: no such file")
-    if p.is_dir():
-        raise UserError(f"{path} is a folder, not a raster")
+    """Open a raster for reading, or raise :class:`UserError` saying why it cannot be read.
+
+    ``path`` is a file path or a GDAL dataset name (:func:`is_dataset_name`); only file paths are
+    checked for existence first, and neither is normalised.
+    """
+    name = path if isinstance(path, str) else str(path)
+    if not is_dataset_name(name):
+        p = Path(name)
+        if not p.exists():
+            raise UserError(f"{name}: no such file")
+        if p.is_dir():
+            raise UserError(f"{name} is a folder, not a raster")
     try:
         with warnings.catch_warnings():
             # A scene without georeferencing is fine (it is used on its pixel grid); the caller
             # says so in its own words (``is_georeferenced``) instead of rasterio's warning.
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            ds = rasterio.open(path)
+            ds = rasterio.open(name)
     except RasterioIOError as exc:
-        raise UserError(f"{path} is not a raster GDAL can read ({_first_line(exc)})") from None
+        layers = _vector_layers(name)
+        if layers:
+            raise UserError(_vector_message(name, layers)) from None
+        raise UserError(f"{name} is not a raster GDAL can read ({_first_line(exc)})") from None
     try:
         if ds.count == 0 or ds.width == 0 or ds.height == 0:
-            raise UserError(f"{path} has no raster bands (is it a vector file?)")
+            layers = _vector_layers(name)
+            if layers:
+                raise UserError(_vector_message(name, layers))
+            raise UserError(f"{name} has no raster bands (is it a vector file?)")
         yield ds
     finally:
         ds.close()
 
 
-def _first_line(exc: Exception) -> str:
+def _vector_layers(name: str) -> list[str]:
+    """The vector layers GDAL finds in ``name`` (none for a raster or an unreadable file).
+
+    Asked only after the raster open failed, to tell a vector file from a broken raster:
+    rasterio opens rasters only, so GDAL calls a GeoPackage of polygons "not recognized".
+    """
+    import pyogrio  # a dependency of the vector outputs; imported only on this error path
+
+    try:
+        return [str(layer) for layer, _ in pyogrio.list_layers(name)]
+    except Exception:  # pyogrio's DataSourceError and GDAL's own errors: not a vector file
+        return []
+
+
+def _vector_message(name: str, layers: list[str]) -> str:
+    shown = ", ".join(layers[:3]) + (", ..." if len(layers) > 3 else "")
+    return (
+        f"{name} is a vector file (layers: {shown}), not a raster: give the imagery to segment "
+        "(GeoTIFF, COG, VRT, ...)"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def refuse_gcp_only(ds: rasterio.DatasetReader, name: str) -> None:
+    """Refuse a scene georeferenced only by ground control points (no geotransform, no CRS).
+
+    s5geo writes its outputs on the scene's own grid, which for such a scene is only an image
+    grid: the map would carry no position, and polygons no areas. Warping it (which GDAL does
+    from the GCPs) gives a regular grid that every GIS reads, so the user is told to do that.
+    """
+    gcps, _ = ds.gcps
+    if gcps and ds.transform.is_identity:
+        raise UserError(
+            f"{name} is georeferenced only by {len(gcps)} ground control points (GCPs), which "
+            "s5geo does not use: warp it to a map grid first, e.g. gdalwarp -r bilinear "
+            f"{name} warped.tif, and segment warped.tif"
+        )
+
+
+def check_readable(ds: rasterio.DatasetReader, name: str) -> None:
+    """Refuse a scene whose files are missing or whose pixels cannot be read, before any work.
+
+    GDAL opens a VRT without its sources and a truncated GeoTIFF from its header alone, and
+    fails only when pixels are read (printing its own ``ERROR`` line if nothing catches it).
+    So every source file GDAL lists must exist, and the first and last pixel of every band are
+    read: a truncated file lacks its last blocks. Costs a few block reads.
+    """
+    for source in ds.files[1:]:
+        if not is_dataset_name(source) and not Path(source).exists():
+            raise UserError(
+                f"{name} reads {source}, which does not exist (a moved or deleted file?)"
+            )
+    corners = (Window(0, 0, 1, 1), Window(ds.width - 1, ds.height - 1, 1, 1))
+    try:
+        for window in corners:
+            ds.read(window=window)
+    except RasterioIOError as exc:
+        # rasterio's own message is "Read failed. See previous exception": GDAL's is the cause.
+        cause = _first_line(exc.__cause__ or exc)
+        raise UserError(
+            f"{name}: its pixels cannot be read ({cause}); the file may be truncated or corrupt"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -76,6 +162,7 @@ class SceneProfile:
     block_shapes: tuple[tuple[int, int], ...]
     overviews: tuple[int, ...]
     gsd_m: float | None
+    gcps: int = 0  # ground control points (a scene with only these must be warped first)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -96,6 +183,7 @@ class SceneProfile:
             "mask": self.mask,
             "block_shapes": [list(b) for b in self.block_shapes],
             "overviews": list(self.overviews),
+            "gcps": self.gcps,
         }
 
 
@@ -129,8 +217,9 @@ def ground_sample_distance_m(ds: rasterio.DatasetReader) -> float | None:
 
 
 def scene_profile(path: str | Path) -> SceneProfile:
-    """Read a scene's profile without reading its pixels."""
+    """Read a scene's profile; of its pixels only the few :func:`check_readable` reads."""
     with open_scene(path) as ds:
+        check_readable(ds, str(path))
         epsg = ds.crs.to_epsg() if ds.crs else None
         return SceneProfile(
             path=str(path),
@@ -150,6 +239,7 @@ def scene_profile(path: str | Path) -> SceneProfile:
             block_shapes=tuple(tuple(b) for b in ds.block_shapes),
             overviews=tuple(ds.overviews(1)),
             gsd_m=ground_sample_distance_m(ds),
+            gcps=len(ds.gcps[0]),
         )
 
 
@@ -190,29 +280,31 @@ def window_reader(
       one is always valid); bands the model does not read are read along in the same call;
     - alpha band: read along, valid where alpha > 0 (GDAL's alpha mask is non-zero exactly there);
     - internal mask band: GDAL's mask, which reads only that band;
-    - in float scenes, a pixel with NaN in a band the model reads is invalid too (and zeroed).
+    - in float scenes, a pixel with NaN or +-inf in a band the model reads is invalid too (and
+      zeroed).
     """
     read = _mask_reader(ds, bands)
     if not any(np.dtype(d).kind == "f" for d in ds.dtypes):
         return read
 
-    def without_nan(window: Window) -> tuple[np.ndarray, np.ndarray]:
-        # NaN is never a value a model can use: it counts as nodata even where the scene does
-        # not declare it (float rasters often mark gaps only with NaN).
+    def finite_only(window: Window) -> tuple[np.ndarray, np.ndarray]:
+        # NaN and infinities are never values a model can use: they count as nodata even where
+        # the scene does not declare them (float rasters often mark gaps only with NaN), and
+        # zeroing them keeps them out of normalisation and statistics (no numpy warnings).
         data, valid = read(window)
-        nan = np.isnan(data).any(axis=0)
-        if nan.any():
-            valid = valid & ~nan
-            data[:, nan] = 0.0
+        bad = ~np.isfinite(data).all(axis=0)
+        if bad.any():
+            valid = valid & ~bad
+            data[:, bad] = 0.0
         return data, valid
 
-    return without_nan
+    return finite_only
 
 
 def _mask_reader(
     ds: rasterio.DatasetReader, bands: tuple[int, ...]
 ) -> Callable[[Window], tuple[np.ndarray, np.ndarray]]:
-    """:func:`window_reader` before its NaN rule: GDAL's mask as the docstring there says."""
+    """:func:`window_reader` before its non-finite rule: GDAL's mask as the docstring there says."""
     kind = mask_kind(ds)
     if kind == "none":
         return lambda window: (read_window(ds, window, bands), _all_valid(window))
