@@ -28,14 +28,24 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[train,dev]'
 	touch $(VENV)/.deploy $@
 
+# The demo fits a model for the NAIP scene from polygons drawn by eye on it (demo/README.md), then
+# maps the scene with it. LABELS= (empty) maps SCENE with the bundled Dubai model instead.
+LABELS ?= demo/naip_2020_labels.gpkg
 demo: $(VENV)/.deploy
 	@if [ -z "$(SCENE)" ]; then \
-	  echo "No scene found: run 'make demo SCENE=path/to/scene.tif' (bands 1-3 red, green, blue)."; \
+	  echo "No scene found: run 'make demo SCENE=path/to/scene.tif LABELS=polygons.gpkg'."; \
 	  exit 2; fi
 	@mkdir -p $(OUT)
-	$(BIN)/s5geo predict "$(SCENE)" --out $(OUT)/landcover.gpkg --confidence $(OUT)/confidence.tif \
+	@if [ -n "$(LABELS)" ]; then \
+	  $(BIN)/s5geo fit "$(SCENE)" --labels "$(LABELS)" --out $(OUT)/model.onnx --no-maps \
+	    --overwrite; fi
+	$(BIN)/s5geo predict "$(SCENE)" $(if $(LABELS),--model $(OUT)/model.onnx) \
+	  --out $(OUT)/landcover.gpkg --min-area 200 --confidence $(OUT)/confidence.tif \
 	  --quicklook $(OUT)/landcover.png --overwrite
-	@echo "Outputs in $(abspath $(OUT)): landcover.gpkg (polygons), landcover.tif (COG), confidence.tif, landcover.png"
+	@echo "Outputs in $(abspath $(OUT)): landcover.gpkg (polygons), landcover.tif (COG)," \
+	  "confidence.tif (low: unsure, draw polygons there next), landcover.png"
+	@if [ -n "$(LABELS)" ]; then echo "The fitted model: model.onnx, its report model.fit.json" \
+	  "and model.confusion.png (spatial cross-validation over the polygons)"; fi
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

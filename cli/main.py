@@ -6,14 +6,17 @@ and turns :class:`s5geo.errors.UserError` into one ``error:`` line and exit stat
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import signal
 import sys
+from collections.abc import Sequence
 from types import FrameType
 from typing import NoReturn
 
 import typer
 
+from s5geo import __version__
 from s5geo.errors import Cancelled, UserError
 
 app = typer.Typer(
@@ -26,10 +29,29 @@ app = typer.Typer(
 
 # Command modules, registered in this order. Training-side modules import torch only inside their
 # command functions, so `s5geo predict` stays torch-free.
-_COMMAND_MODULES = ("predict", "info", "train", "evaluate", "export", "distill", "curate")
+_COMMAND_MODULES = ("predict", "fit", "info", "train", "evaluate", "export", "distill", "curate")
 
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"s5geo.cli.{_name}").register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"s5geo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version."
+    ),
+) -> None:
+    """Options of ``s5geo`` itself, before any command (``s5geo --version``)."""
+
+
+# Signals that interrupted this run: the exit status says which, as shells do (128 + number).
+_signalled: list[int] = []
 
 
 def _interrupt_on_signals() -> None:
@@ -40,6 +62,7 @@ def _interrupt_on_signals() -> None:
     """
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        _signalled.append(signum)
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -59,13 +82,33 @@ TRAINING_MODULES = frozenset(
 )  # fmt: skip
 
 
+def _interrupted(message: str) -> NoReturn:
+    """Exit after an interruption: status 143 (128 + 15) for SIGTERM, 130 for Ctrl-C."""
+    if signal.SIGTERM in _signalled:
+        _fail(f"{message} (terminated)", 128 + signal.SIGTERM)
+    _fail(message, 130)
+
+
 def _fail(message: str, status: int = 2) -> NoReturn:
     print(f"error: {' '.join(message.split())}", file=sys.stderr)
     sys.exit(status)
 
 
+# How alike an unknown option and a real one must be (difflib's ratio, dashes left out) to be
+# suggested: click's own cutoff counts the shared "--" and suggested --raster for --frobnicate.
+SUGGEST_CUTOFF = 0.7
+
+
+def _close_options(typed: str, options: Sequence[str]) -> list[str]:
+    """Of the options click found like ``typed``, those that are close without the dashes."""
+    words = {o.lstrip("-"): o for o in options}
+    close = difflib.get_close_matches(typed.lstrip("-"), list(words), cutoff=SUGGEST_CUTOFF)
+    return [words[w] for w in close]
+
+
 def run() -> None:
-    """Console-script entry point: user errors exit 2 with one line, interruption exits 130.
+    """Console-script entry point: user errors exit 2 with one line, Ctrl-C exits 130 and
+    SIGTERM 143.
 
     typer runs non-standalone so that usage errors (a missing option, an unknown one, a bad
     value) reach this function and become one ``error:`` line like every other user error,
@@ -77,11 +120,13 @@ def run() -> None:
     except UserError as exc:
         _fail(str(exc))
     except (Cancelled, *_ABORT):
-        _fail("cancelled; no output was written", 130)
+        _interrupted("cancelled; no output was written")
     except _clicks.NoArgsIsHelpError as exc:  # plain `s5geo`: the help, as a request
         print(exc.ctx.get_help() if exc.ctx else exc.format_message())
         sys.exit(0)
     except _clicks.UsageError as exc:
+        if isinstance(exc, _clicks.NoSuchOption):
+            exc.possibilities = _close_options(exc.option_name, exc.possibilities or ())
         hint = f" (see {exc.ctx.command_path} --help)" if exc.ctx else ""
         _fail(f"{exc.format_message()}{hint}")
     except _clicks.ClickException as exc:
@@ -96,7 +141,7 @@ def run() -> None:
             "pip install 's5geo[train]'"
         )
     if status == 130:
-        _fail("interrupted; no output was written", 130)
+        _interrupted("interrupted; no output was written")
     sys.exit(status or 0)
 
 

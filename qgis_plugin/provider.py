@@ -1,4 +1,5 @@
-"""The Processing provider "s5geo", home of the "Segment land cover" algorithm."""
+"""The Processing provider "s5geo", home of the "Segment land cover" and "Train land-cover model
+from polygons" algorithms."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .algorithm import ICON, SegmentLandCover
+from .fit_algorithm import FitLandCoverModel
 
 
 class S5geoProvider(QgsProcessingProvider):
@@ -29,6 +31,7 @@ class S5geoProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self) -> None:
         self.addAlgorithm(SegmentLandCover())
+        self.addAlgorithm(FitLandCoverModel())
 
     def supportedOutputRasterLayerExtensions(self) -> list[str]:
         return ["tif"]

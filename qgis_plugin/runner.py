@@ -1,4 +1,4 @@
-"""Runs a segmentation job in a child Python process (worker.py) and relays it to Processing.
+"""Runs an s5geo job in a child Python process (worker.py) and relays it to Processing.
 
 Progress lines become the Processing progress bar and log, Cancel is passed on to the child (which
 stops and leaves no output), and the child's final line becomes the result or a readable error.
@@ -65,13 +65,21 @@ def run_segmentation(
     Returns the child's result summary; raises :class:`ReadableError` for problems the analyst
     can fix and ``QgsProcessingException`` for a cancelled run or a failure of s5geo itself.
     """
+    return run_job({"scene": scene, "kwargs": kwargs}, feedback)
+
+
+def run_job(job: dict[str, Any], feedback: QgsProcessingFeedback) -> dict[str, Any]:
+    """Run one worker job (see worker.py for its shape) and return the child's result summary.
+
+    Raises as :func:`run_segmentation` does.
+    """
     command = [python_executable(), "-u", str(WORKER)]
     # Nested, not one parenthesized with-statement: QGIS 3.22 may embed Python 3.9.
     with tempfile.TemporaryFile(mode="w+", encoding="utf-8") as stderr:
         with subprocess.Popen(
             command, stdin=PIPE, stdout=PIPE, stderr=stderr, text=True, env=child_environment()
         ) as child:
-            final, status = _follow(child, {"scene": scene, "kwargs": kwargs}, feedback)
+            final, status = _follow(child, job, feedback)
         stderr.seek(0)
         details = stderr.read().strip()
     return _outcome(final, status, details, feedback)

@@ -2,7 +2,8 @@
 
 It runs the same Processing algorithm as the toolbox, as a background task (QGIS stays usable,
 the task appears in the task manager), with a progress bar and a Cancel button. Errors appear in
-the dialog's message bar as readable text.
+the dialog's message bar as readable text. "Train from polygons…" opens the Processing dialog of
+the fitting algorithm for the chosen layer, and the model it trains becomes this dialog's model.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from .backend import ReadableError, raster_file
 from .styling import combined_extent, load_outputs
 
 ALGORITHM_ID = "s5geo:segmentlandcover"
+FIT_ALGORITHM_ID = "s5geo:fit"
 
 
 class _CollectingFeedback(QgsProcessingFeedback):
@@ -80,6 +82,11 @@ class SegmentDialog(QDialog):
         self.model_widget = QgsFileWidget()
         self.model_widget.setFilter("ONNX models (*.onnx)")
         self.model_widget.lineEdit().setPlaceholderText("Bundled default model")
+        self.train_button = QPushButton("Train from polygons…")
+        self.train_button.setToolTip(
+            "Fit a model for this imagery from polygons or points with a class field"
+        )
+        self.train_button.clicked.connect(self.train)
         self.visible_only = QCheckBox("Only the area visible in the map")
         self.min_area = _spin(0.0, 1e9, " m²")
         self.simplify = _spin(0.0, 1e4, " m")
@@ -94,6 +101,7 @@ class SegmentDialog(QDialog):
         form = QFormLayout()
         form.addRow("Raster layer", self.layer_combo)
         form.addRow("Model", self.model_widget)
+        form.addRow("", self.train_button)
         form.addRow("", self.visible_only)
         form.addRow("Minimum mapping unit", self.min_area)
         form.addRow("Simplification tolerance", self.simplify)
@@ -172,6 +180,24 @@ class SegmentDialog(QDialog):
         self._set_running(True)
         self.progress.setValue(0)
         QgsApplication.taskManager().addTask(self._task)
+
+    def train(self) -> None:
+        """Open the fitting algorithm's dialog for the chosen layer; use the model it writes.
+
+        The Processing dialog brings everything a fit needs (the polygon layer and its class field,
+        tier, time cap, outputs) and runs it as a background task with progress and Cancel.
+        """
+        import processing
+
+        layer = self.layer_combo.currentLayer()
+        parameters = {"INPUT": [layer.id()]} if layer is not None else {}
+        results = processing.execAlgorithmDialog(FIT_ALGORITHM_ID, parameters)
+        model = (results or {}).get("OUTPUT")
+        if model:
+            self.model_widget.setFilePath(model)
+            self.message_bar.pushMessage(
+                "s5geo", f"Trained {model}; Run maps the layer with it.", Qgis.Success, 5
+            )
 
     def cancel(self) -> None:
         """Ask the running task to stop; s5geo then removes its partial outputs."""

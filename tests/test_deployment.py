@@ -1,4 +1,4 @@
-"""The deployment install works without torch: `s5geo predict` and `import s5geo.infer`.
+"""The deployment install works without torch: `s5geo predict`, `s5geo fit`, `import s5geo.infer`.
 
 One test builds a fresh virtual environment with only `pip install .` (no extras), where torch is
 genuinely absent, and runs the real command there; another checks that in a full install the
@@ -51,3 +51,13 @@ def test_deployment_install_without_torch_runs_predict(tmp_path, real_data) -> N
     )
     assert run.returncode == 0, run.stderr
     assert out.exists() and out.with_suffix(".tif").exists()
+    fitted = tmp_path / "naip.onnx"
+    labels = ROOT / "demo" / "naip_2020_labels.gpkg"
+    fit = subprocess.run(
+        [str(env_dir / "bin" / "s5geo"), "fit", str(scene), "--labels", str(labels),
+         "--out", str(fitted), "--no-maps", "--quiet"],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert fit.returncode == 0, fit.stderr
+    assert fitted.exists() and fitted.with_suffix(".fit.json").exists()

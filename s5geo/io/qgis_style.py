@@ -116,9 +116,16 @@ def raster_qml(class_names: dict[int, str], class_colors: dict[int, str], nodata
 
 
 def vector_qml(
-    class_names: dict[int, str], class_colors: dict[int, str], field: str = "class_id"
+    class_names: dict[int, str],
+    class_colors: dict[int, str],
+    field: str = "class_id",
+    values: dict[int, str] | None = None,
 ) -> str:
-    """A categorized polygon style on ``field``: one fill per class, labelled with its name."""
+    """A categorized polygon style on ``field``: one fill per class, labelled with its name.
+
+    ``values`` are the field's value for each class id when the field holds something else than
+    the ids (e.g. the class names of a labels layer); by default the ids themselves.
+    """
     root = _qgis_root("Symbology")
     renderer = ET.SubElement(
         root,
@@ -138,7 +145,7 @@ def vector_qml(
             "category",
             render="true",
             symbol=str(index),
-            value=str(class_id),
+            value=values[class_id] if values is not None else str(class_id),
             label=class_names[class_id],
         )
         _fill_symbol(symbols, str(index), class_rgb(class_id, class_colors))

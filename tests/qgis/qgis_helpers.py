@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
 from typing import Any
 
 PLUGIN_ID = "s5geo_plugin"
 PROVIDER_ID = "s5geo"
 ALGORITHM_ID = "s5geo:segmentlandcover"
+# The Debian wrapper /usr/bin/qgis_process passes an option 3.22's tool rejects: call the binary.
+QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
 SCENE = "naip/m_4709963_se_14_1_20200831.tif"
 # A 1 km x 0.75 km area inside the scene (EPSG:26914, 5 m pixels): keeps the runs
 # that are not about the full scene to a few seconds.
@@ -48,3 +53,22 @@ def reference_polygons(raster: Any, out: Any, min_area_m2: float, simplify_m: fl
 def vertex_count(layer: Any) -> int:
     """Vertices of all the features of a vector layer."""
     return sum(sum(1 for _ in f.geometry().vertices()) for f in layer.getFeatures())
+
+
+def qgis_process_env(plugin_path: Path, profile: Path) -> dict[str, str]:
+    """An environment in which qgis_process finds and enables the plugin, in a throwaway profile.
+
+    qgis_process embeds the first ``python3`` on PATH: the one running these tests (the QGIS
+    venv), so s5geo is importable in it.
+    """
+    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
+    ini.parent.mkdir(parents=True, exist_ok=True)
+    ini.write_text(f"[PythonPlugins]\n{PLUGIN_ID}=true\n", encoding="utf-8")
+    env = dict(os.environ)
+    env.update(
+        QGIS_PLUGINPATH=str(plugin_path),
+        QGIS_CUSTOM_CONFIG_PATH=str(profile),
+        QT_QPA_PLATFORM="offscreen",
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+    )
+    return env

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
 import subprocess
 import sys
 import zipfile
@@ -19,34 +18,15 @@ from qgis.core import QgsRasterLayer, QgsVectorLayer
 from qgis_helpers import (
     ALGORITHM_ID,
     PLUGIN_ID,
+    QGIS_PROCESS,
     SMALL_EXTENT,
     SMALL_EXTENT_PIXELS,
     model_classes,
+    qgis_process_env,
     raster_values,
 )
 
 REPO = Path(__file__).resolve().parents[2]
-# The Debian wrapper /usr/bin/qgis_process passes an option 3.22's tool rejects: call the binary.
-QGIS_PROCESS = Path("/usr/bin/qgis_process.bin")
-
-
-def qgis_process_env(plugin_path: Path, profile: Path) -> dict[str, str]:
-    """An environment in which qgis_process finds and enables the plugin, in a throwaway profile.
-
-    qgis_process embeds the first ``python3`` on PATH: the one running these tests (the QGIS
-    venv), so s5geo is importable in it.
-    """
-    ini = profile / "profiles" / "default" / "QGIS" / "QGIS3.ini"
-    ini.parent.mkdir(parents=True, exist_ok=True)
-    ini.write_text(f"[PythonPlugins]\n{PLUGIN_ID}=true\n", encoding="utf-8")
-    env = dict(os.environ)
-    env.update(
-        QGIS_PLUGINPATH=str(plugin_path),
-        QGIS_CUSTOM_CONFIG_PATH=str(profile),
-        QT_QPA_PLATFORM="offscreen",
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-    )
-    return env
 
 
 def test_qgis_process_json_run(plugin_path: Path, scene_path: Path, tmp_path: Path) -> None:
