@@ -124,6 +124,8 @@ def collect_samples(
             if is_georeferenced(ds)
             else rasterio.Affine.translation(core.col_off, core.row_off)
         )
+        if labels.points:
+            _refuse_shared_pixels(labels, geoms[hits], hits, transform)
         burnt = rasterize(
             ((geoms[j], int(j) + 1) for j in hits),
             out_shape=(int(core.height), int(core.width)),
@@ -159,6 +161,28 @@ def collect_samples(
     samples = Samples(x[keep], y[keep], groups[keep], int((~inside_any).sum()))
     _check_classes(samples, labels)
     return samples
+
+
+def _refuse_shared_pixels(
+    labels: Labels, points: np.ndarray, index: np.ndarray, transform: rasterio.Affine
+) -> None:
+    """Refuse points of different classes in one pixel: burning would keep one silently."""
+    xy = shapely.get_coordinates(points)
+    if len(xy) != len(points):  # multipoints: their parts share the feature's class anyway
+        return
+    cols, rows = ~transform * (xy[:, 0], xy[:, 1])
+    pixel = np.floor(rows).astype(np.int64) * (1 << 32) + np.floor(cols).astype(np.int64)
+    order = np.argsort(pixel, kind="stable")
+    same = pixel[order][1:] == pixel[order][:-1]
+    classes = labels.class_ids[index[order]]
+    clash = np.flatnonzero(same & (classes[1:] != classes[:-1]))
+    if clash.size:
+        a, b = sorted(int(i) for i in index[order][clash[0] : clash[0] + 2])
+        name = {i: labels.class_names[int(labels.class_ids[i])] for i in (a, b)}
+        raise UserError(
+            f"labels {labels.source}: feature {a + 1} ({name[a]}) and feature {b + 1} "
+            f"({name[b]}) fall in one pixel; a pixel can have one class only"
+        )
 
 
 def _check_classes(samples: Samples, labels: Labels) -> None:

@@ -93,6 +93,18 @@ def test_points_give_one_pixel_each(toy: rasterio.DatasetReader, tmp_path: Path)
     assert sorted(s.groups.tolist()) == [0, 1, 2, 3]
 
 
+def test_points_of_two_classes_in_one_pixel_are_refused(
+    toy: rasterio.DatasetReader, tmp_path: Path
+) -> None:
+    points = [shapely.Point(500_000.0 + c, 5_000_000.0 - r)
+              for c, r in ((5.2, 5.2), (5.8, 5.7), (100.5, 40.5), (120.5, 120.5))]  # fmt: skip
+    path = write_labels(
+        tmp_path / "p.gpkg", points, {"class": ["water", "field", "field", "water"]}
+    )
+    with pytest.raises(UserError, match=r"feature 1 \(water\) and feature 2 \(field\) fall in one"):
+        _collect(toy, path)
+
+
 def test_large_polygons_are_thinned(toy: rasterio.DatasetReader, tmp_path: Path) -> None:
     geoms = [toy_box(10, 10, 100, 100), toy_box(120, 0, 4, 4)]  # 10 000 px over 2 x 2 tiles
     s = _collect(toy, write_labels(tmp_path / "l.gpkg", geoms, {"class": ["water", "field"]}))
