@@ -1,4 +1,4 @@
-"""The model-file contract (DESIGN.md): an ONNX segmentation model plus JSON metadata.
+"""The model-file contract (docs/architecture.md): an ONNX segmentation model plus JSON metadata.
 
 Reading needs only ONNX Runtime (the deployment install); writing metadata needs the ``onnx``
 package (training/export side), which is imported where it is used.
@@ -62,6 +62,9 @@ class ModelInfo:
     # was trained around. None: 0, which is that mean when the metadata standardises; a file with
     # its standardisation in the graph (s5geo.export.standardize) needs the mean itself.
     fill: tuple[float, ...] | None = None
+    # Mean highest class probability on imagery of the model's own kind (s5geo.infer.familiarity):
+    # a scene far below it gets a warning. None: the file records none, nothing is checked.
+    reference_confidence: float | None = None
 
     def __post_init__(self) -> None:
         n = len(self.bands)
@@ -123,6 +126,8 @@ class ModelInfo:
         }
         if self.fill is not None:
             props["s5geo.fill"] = list(self.fill)
+        if self.reference_confidence is not None:
+            props["s5geo.reference_confidence"] = round(self.reference_confidence, 4)
         if self.resolution_cm > 0:  # unknown: no key (see the class docstring)
             props["resolution"] = self.resolution_cm
         return {k: json.dumps(v) for k, v in props.items()}
@@ -151,6 +156,7 @@ class ModelInfo:
             "version": self.version,
             "architecture": self.architecture,
             "recipe": self.recipe,
+            "reference_confidence": self.reference_confidence,
         }
 
 
@@ -198,6 +204,11 @@ def info_from_metadata(meta: Mapping[str, str], source: str = "model") -> ModelI
             architecture=str(v.get("s5geo.architecture", "")),
             recipe=dict(v.get("s5geo.recipe") or {}),
             fill=tuple(float(f) for f in v["s5geo.fill"]) if "s5geo.fill" in v else None,
+            reference_confidence=(
+                float(v["s5geo.reference_confidence"])
+                if v.get("s5geo.reference_confidence") is not None
+                else None
+            ),
         )
     except (TypeError, ValueError) as exc:
         raise UserError(f"{source} has malformed metadata: {exc}") from None

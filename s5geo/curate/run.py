@@ -36,11 +36,12 @@ STRATEGIES = ("rs4p", "random")
 class CurateOptions:
     """What to select and how: target size B_u, clusters M, window side, ceiling, background.
 
-    ``strategy`` "rs4p" is METHODS.md 1.1; "random" draws ``target`` windows uniformly from the
-    same pool windows (the baseline of the curated-vs-random comparison). A random draw needs no
-    model: unless ``score`` is set its entropy and cluster fields are NULL; with ``score`` the
-    seed model scores the pool and labelled windows as for rs4p and fills them (the draw, which
-    depends only on the pool windows, ``target`` and ``seed``, is the same either way).
+    ``strategy`` "rs4p" is the curation rule (docs/methods.md); "random" draws ``target`` windows
+    uniformly from the same pool windows (the baseline of the curated-vs-random comparison). A
+    random draw needs no model: unless ``score`` is set its entropy and cluster fields are NULL;
+    with ``score`` the seed model scores the pool and labelled windows as for rs4p and fills them
+    (the draw, which depends only on the pool windows, ``target`` and ``seed``, is the same
+    either way).
     """
 
     target: int

@@ -1,4 +1,4 @@
-"""Seed-model scores of windows (METHODS.md 1.1 step 1 and the embedding of step 2).
+"""Seed-model scores of windows (docs/methods.md, Curation: step 1 and the embedding of step 2).
 
 For each window: the mean per-pixel softmax entropy H = -(1/HW) sum_pixels sum_k p_k log p_k over
 its valid pixels (``background`` given: the sum runs over the other classes, as the paper does),

@@ -1,4 +1,4 @@
-"""Diversity-constrained selection of RS4P (METHODS.md 1.1 steps 2-3), in numpy.
+"""Diversity-constrained selection of RS4P (docs/methods.md, Curation steps 2-3), in numpy.
 
 k-means on the labelled embeddings (M clusters, k-means++ seeding, spherical: embeddings are unit
 normalised so the clusters agree with the cosine assignment), every unlabeled window assigned to

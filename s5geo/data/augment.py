@@ -1,4 +1,4 @@
-"""Weak and strong views and CutMix, as METHODS.md 1.2 specifies (UniMatch/FixMatch recipe).
+"""Weak and strong views and CutMix, as docs/methods.md specifies (UniMatch/FixMatch recipe).
 
 - Weak view (per sample, geometric): random rescale by a factor in ``scale_range`` (0.5-2.0),
   random crop of ``crop_size`` (image padded with 0, label with the ignore index, validity mask

@@ -8,7 +8,7 @@ listed become the ignore index (e.g. ISPRS clutter and eroded boundaries, LoveDA
 Decisions, checked against the official definitions (docs/DATA.md has the details):
 
 - ISPRS Potsdam/Vaihingen ship six colours; clutter/background (#FF0000) is ignored, giving the
-  five classes S5 counts (METHODS.md 1.3: Vaihingen 5, Potsdam 5); scores are means over those
+  five classes S5 counts (docs/methods.md: Vaihingen 5, Potsdam 5); scores are means over those
   five, the convention of the RVSA/MTP results S5 compares with.
   mmsegmentation's ISPRS datasets keep clutter as a sixth, learned and scored class; here it is
   neither. Black boundary pixels of the ``noBoundary``/eroded labels and any other off-palette
@@ -16,7 +16,7 @@ Decisions, checked against the official definitions (docs/DATA.md has the detail
 - LoveDA stores 0 = no-data (ignored) and 1..7 = classes, shifted to 0..6.
 - OpenEarthMap stores 0 = unknown and 1..8 = classes. Unknown is ignored, as the benchmark does;
   its index 0 is kept so class ids equal the stored values and the classifier has the 9 outputs
-  S5 uses (METHODS.md 1.3). Class 0 has no reference pixels, so it is left out of mIoU unless a
+  S5 uses (docs/methods.md). Class 0 has no reference pixels, so it is left out of mIoU unless a
   model predicts it, which training against ignored pixels gives it no reason to do.
 - iSAID: 15 object classes + background (class 0, learned and scored, as in mmsegmentation).
 """
@@ -108,7 +108,7 @@ CLASS_MAPS: dict[str, ClassMap] = {
         raw_values={v: v - 1 for v in range(1, 8)},
     ),
     # OpenEarthMap: 0 = unknown, ignored; index 0 kept so ids equal the stored values (9 outputs,
-    # as counted in METHODS.md 1.3).
+    # as counted in docs/methods.md).
     "openearthmap": ClassMap(_OEM_NAMES, _OEM_COLORS, raw_values={v: v for v in range(1, 9)}),
     "isaid": ClassMap(
         _ISAID_NAMES, _ISAID_COLORS, raw_colors=_colour_coded(_ISAID_NAMES, _ISAID_COLORS)

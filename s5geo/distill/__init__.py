@@ -1,4 +1,11 @@
 """Semi-supervised distillation of a teacher into compact students: SSKD, MCKD, plain KD.
 
-See METHODS.md sections 2 and 3 and docs/DISTILL.md. Torch is imported by the submodules.
+Holds the recipes (``config``), the students (``students``), the losses (``losses``), soft
+labels and training streams (``data``), the Lightning module of every stage (``module``), one
+stage's fit (``stage``), the methods as sequences of stages (``pipelines``) and ``s5geo distill``
+(``runner``). Methods: docs/methods.md (SSKD, MCKD); runs and results: docs/DISTILL.md. Training
+install: torch is imported by the submodules.
+
+May import: ``s5geo.train`` (the Trainer, checkpoint loading and evaluation helpers),
+``s5geo.models``, ``s5geo.data``, ``s5geo.metrics``, ``s5geo.config`` and ``s5geo.errors``.
 """

@@ -64,7 +64,7 @@ class StageConfig:
 
 @dataclass
 class ContrastConfig:
-    """The pixel contrastive loss (METHODS.md section 2)."""
+    """The pixel contrastive loss (docs/methods.md, SSKD)."""
 
     proj_dim: int = field(default=64, metadata=POSITIVE)
     negatives: int = field(default=200, metadata=POSITIVE)

@@ -1,5 +1,5 @@
 """Distillation losses: CE, Dice and temperature KL on (pseudo-)labels, and the instance-aware
-pixel contrastive loss of SSKD (METHODS.md sections 2 and 3).
+pixel contrastive loss of SSKD (docs/methods.md, SSKD and MCKD).
 
 Soft labels are stored as per-pixel log-probabilities (or logits) ``[B, K, H, W]``; the teacher's
 distribution at temperature ``T`` is ``softmax(soft / T)``, which equals the softened teacher
@@ -137,7 +137,7 @@ def negative_weights(
 
 
 class PixelContrastLoss(nn.Module):
-    """Instance-aware pixel contrastive loss (SSKD, METHODS.md section 2).
+    """Instance-aware pixel contrastive loss (SSKD, docs/methods.md, SSKD).
 
     A 1x1-conv MLP projects decoder features to unit-norm embeddings. Anchors are subsampled
     valid pixels of the weak view; the positive is the same location in the photometric-only

@@ -1,6 +1,6 @@
 """The Lightning module of every distillation stage: one network, the stage's weighted loss.
 
-``J = sum_w labeled terms + sum_w pseudo-labeled terms + pxl * L_pxl`` (METHODS.md 2 and 3), with
+``J = sum_w labeled terms + sum_w pseudo-labeled terms + pxl * L_pxl`` (docs/methods.md), with
 CE/Dice/KL weights per image kind from :class:`~s5geo.distill.config.StageConfig`. The network is
 stored as ``net`` with the run :class:`~s5geo.config.Config` under ``hyper_parameters["config"]``,
 exactly like ``s5geo train`` checkpoints, so :func:`s5geo.train.evaluate.load_checkpoint_model`

@@ -90,8 +90,14 @@ def fitted_model(
     out = helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", classes, tile, tile])
     graph = helper.make_graph(nodes, "s5geo_fit", [_image_input(spec.bands, tile)], [out], inits)
     model = _model(graph, ml_opset=ml)
+    set_metadata(model, info)
+    onnx.checker.check_model(model)
+    return model
+
+
+def set_metadata(model: onnx.ModelProto, info: ModelInfo) -> None:
+    """Replace the model's metadata with ``info``'s (the model-file contract's keys)."""
+    del model.metadata_props[:]
     for key, value in info.to_metadata().items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.checker.check_model(model)
-    return model

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,9 @@ from s5geo import __version__
 from s5geo.errors import Cancelled, UserError
 from s5geo.fit.classifier import Validation, cross_validate, forest_onnx, make_forest
 from s5geo.fit.features import FeatureSpec, features_model
-from s5geo.fit.graph import fitted_model
+from s5geo.fit.graph import fitted_model, set_metadata
 from s5geo.fit.labels import Labels, read_labels
+from s5geo.fit.reference import reference_confidence
 from s5geo.fit.report import confusion_png, per_class, write_json
 from s5geo.fit.samples import collect_samples
 from s5geo.fit.scaling import scene_scaling
@@ -187,7 +188,6 @@ def fit_model(
             warnings.append("cross-validation left out to stay within minutes")
         steps("fit", 0, 1)
         forest = make_forest(seed).fit(samples.x, y)
-        steps("fit", 1, 1)
         info = ModelInfo(
             class_names=dict(lab.class_names),
             class_colors=dict(lab.class_colors),
@@ -216,6 +216,11 @@ def fit_model(
             },
         )
         model = fitted_model(spec, TILE, forest_onnx(forest, spec.count), ids, info, network)
+        steps("fit", 1, 1)
+        info = replace(
+            info, reference_confidence=reference_confidence(model, datasets, scaling, TILE)
+        )
+        set_metadata(model, info)
         onnx.save(model, str(model_tmp))
         if validation is not None:
             confusion_png(validation, lab.class_names, lab.class_colors, png_tmp)

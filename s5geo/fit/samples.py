@@ -57,7 +57,7 @@ def _tiles(ds: rasterio.DatasetReader, tile: int) -> list[Window]:
     ]
 
 
-def _read_tile(
+def read_tile(
     ds: rasterio.DatasetReader, core: Window, tile: int, scaling: BandScaling
 ) -> tuple[np.ndarray, np.ndarray]:
     """Graph input [1, C, tile, tile] around ``core`` (nodata and outside as the band means)."""
@@ -133,7 +133,7 @@ def collect_samples(
             fill=0,
             dtype="int32",
         )
-        x, valid = _read_tile(ds, core, tile, scaling)
+        x, valid = read_tile(ds, core, tile, scaling)
         h, w = burnt.shape
         burnt[~valid[MARGIN : MARGIN + h, MARGIN : MARGIN + w]] = 0
         rows, cols = np.nonzero(burnt)

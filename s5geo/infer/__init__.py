@@ -1,4 +1,12 @@
-"""Inference: ONNX Runtime sessions, the window plan, streaming scene prediction. No torch."""
+"""Inference: ONNX Runtime sessions, the window plan, streaming scene prediction.
+
+Holds execution-provider choice and model loading (``runtime``), the window plan and blend
+weights (``tiling``), streaming blending of overlapping windows (``blend``), resizing back to the
+scene grid (``resample``), the memory check before work (``memory``) and scene prediction into a
+class COG (``predict``). Deployment install, no torch.
+
+May import: ``s5geo.io``, ``s5geo.modelfile``, ``s5geo.errors`` and ``s5geo.__version__``.
+"""
 
 from s5geo.infer.predict import (
     PredictResult,

@@ -27,6 +27,7 @@ from rasterio.windows import Window
 from s5geo import __version__
 from s5geo.errors import Cancelled, UserError
 from s5geo.infer.blend import StreamingBlender
+from s5geo.infer.familiarity import ConfidenceMeter, familiarity_warning
 from s5geo.infer.memory import BatchShape, check_batch_memory
 from s5geo.infer.resample import resize_probs
 from s5geo.infer.runtime import Model, load_model
@@ -94,6 +95,7 @@ class PredictResult:
     scale: float  # scene pixels per model pixel (1.0 = native resolution)
     seconds: float
     class_pixels: dict[int, int]
+    mean_confidence: float | None = None  # highest class probability, sampled (familiarity)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -538,6 +540,7 @@ def predict_into(
                 conf_writer.write(row, conf)
 
         blender = StreamingBlender(plan, info.num_classes, emit, confidence=conf_tmp is not None)
+        meter = ConfidenceMeter()
         total = len(plan)
         done = run = 0
         start = time.perf_counter()
@@ -566,6 +569,8 @@ def predict_into(
                 assert probs is not None
                 h, w, mh, mw = batch.shapes[j]
                 p = probs[j, :, :mh, :mw]
+                weight = batch.weights[j]
+                meter.add(p, weight > 0 if weight.shape == (mh, mw) else None)
                 if (mh, mw) != (h, w):
                     p = resize_probs(p, h, w)
                 blender.add(*key, p, batch.weights[j])
@@ -598,6 +603,9 @@ def predict_into(
                 )
             if not blender.finished:
                 raise RuntimeError("internal error: prediction finished with unwritten rows")
+            unfamiliar = familiarity_warning(meter.mean, info.reference_confidence, name)
+            if unfamiliar is not None:
+                warnings.append(unfamiliar)
             cls_writer.close()
             cls_overviews.close()
             if conf_writer is not None:
@@ -643,6 +651,7 @@ def predict_into(
         scale=scale,
         seconds=seconds,
         class_pixels={k: int(counts[k]) for k in range(255) if counts[k]},
+        mean_confidence=meter.mean,
         warnings=warnings,
     )
 

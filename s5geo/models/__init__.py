@@ -3,6 +3,15 @@
 :func:`build_model` makes a network from a :class:`~s5geo.config.ModelConfig` by name;
 :func:`describe_config` reports a config's model and parameter count without allocating memory
 (the model is built on the meta device), for ``s5geo info CONFIG``.
+
+Holds the ViT (``vit``), the simple feature pyramid (``pyramid``), the UperNet decoder
+(``upernet``), encoder + decoder composition and timm backbones (``segmentor``), the
+segmentation_models_pytorch students (``smp``), ViT weight loading (``checkpoint``), the FFN-MoE
+ViT and its configs (``moe``, ``mdf``). Training install: this package imports torch.
+
+May import: ``s5geo.config``, ``s5geo.errors`` and, for class maps, ``s5geo.data.aligned``.
+Exception still to be removed: ``mdf`` loads a dense checkpoint through
+``s5geo.train.evaluate.load_checkpoint_model``, a cycle models -> train -> models.
 """
 
 from __future__ import annotations

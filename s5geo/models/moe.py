@@ -1,4 +1,4 @@
-"""FFN-MoE ViT for multi-dataset fine-tuning (MoE-MDF, METHODS.md 1.3).
+"""FFN-MoE ViT for multi-dataset fine-tuning (MoE-MDF, docs/methods.md).
 
 In every transformer block the FFN becomes a shared ``fc1`` (C -> 4C) + GELU followed by two output
 linears in parallel: a shared one (4C -> C-p) and one expert (4C -> p) per dataset, concatenated

@@ -1,4 +1,4 @@
-"""Plain ViT backbone for dense prediction (S4P, METHODS.md 1.2).
+"""Plain ViT backbone for dense prediction (S4P, docs/methods.md).
 
 Patch 16, no class token, an absolute position embedding for the training size (resampled on the fly
 for other input sizes and when loading weights of another size), pre-norm timm ``Block``s with qkv

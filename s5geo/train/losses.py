@@ -1,4 +1,4 @@
-"""Losses of S4P (METHODS.md 1.2): supervised CE and the confidence-masked unsupervised CE."""
+"""Losses of S4P (docs/methods.md): supervised CE and the confidence-masked unsupervised CE."""
 
 from __future__ import annotations
 

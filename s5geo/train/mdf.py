@@ -1,4 +1,4 @@
-"""MoE-MDF multi-dataset fine-tuning (METHODS.md 1.3): data module, Lightning module, run.
+"""MoE-MDF multi-dataset fine-tuning (docs/methods.md): data module, Lightning module, run.
 
 Each step draws one batch from every dataset (smaller datasets are cycled: every training stream
 has ``steps x batch`` items and cycles its labelled set), runs one forward per dataset through the

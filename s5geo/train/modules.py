@@ -105,7 +105,7 @@ class SupervisedModule(L.LightningModule):
 
 
 class S4PModule(SupervisedModule):
-    """FixMatch as S4P runs it (METHODS.md 1.2).
+    """FixMatch as S4P runs it (docs/methods.md).
 
     Pseudo-labels come from the same network in eval mode without gradient on the weak views of
     the unlabeled batch and its CutMix partner (or from an EMA copy when ``ema_teacher``). The

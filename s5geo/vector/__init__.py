@@ -1,4 +1,12 @@
-"""Vectorization: class rasters to GeoPackage polygons, seam-free across strips, styled for QGIS."""
+"""Vectorization: class rasters to GeoPackage polygons, seam-free across strips, styled for QGIS.
+
+Holds strip polygonizing (``shapes``), the minimum mapping unit (``sieve``), the seam-free merge
+across strips (``merge``) with out-of-core assembly of huge regions (``arcs``, ``spill``,
+``streamed``), topology-preserving simplification (``simplify``), validity (``validity``), ground
+areas (``area``) and the entry point (``polygonize``). Deployment install, no torch.
+
+May import: ``s5geo.io`` and ``s5geo.errors``.
+"""
 
 from s5geo.vector.polygonize import VectorResult, polygonize_raster
 

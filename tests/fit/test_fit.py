@@ -112,6 +112,11 @@ def test_predict_scene_runs_the_fitted_model(naip: dict[str, Any], tmp_path: Pat
     out = tmp_path / "landcover.tif"
     result = predict_scene(scene, out, model=r.model)
     assert result.raster == out
+    # Its own scene is as familiar as the reference the fit recorded: no warning.
+    reference = load_model(r.model).info.reference_confidence
+    assert reference is not None and 0.2 < reference < 1.0
+    assert result.mean_confidence == pytest.approx(reference, abs=0.1)
+    assert not any("s5geo fit" in w for w in result.warnings)
     with rasterio.open(out) as got, rasterio.open(r.maps[0]) as own, rasterio.open(scene) as src:
         classes = got.read(1)
         assert got.crs == src.crs and got.transform == src.transform
