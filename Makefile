@@ -11,7 +11,7 @@ OUT ?= demo-output
 # from PyPI. Pinned here, not in pyproject.toml, so `pip install s5geo[train]` stays flexible.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint typecheck unit qgis-test qgis-plugin bench results-s4p default-model clean
+.PHONY: demo test lint typecheck unit docs qgis-test qgis-plugin bench results-s4p default-model clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,11 +57,16 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev
 	$(BIN)/python -m pytest --ignore=tests/qgis
 
+# The documentation site (mkdocs.yml) into site/: user guide, CLI and API reference generated from
+# the code, methods, results. --strict: a broken link, page or reference fails the build.
+docs: $(VENV)/.dev
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 # Real QGIS 3.22 from Debian (installed when missing), its own venv, tests/qgis.
 qgis-test:
 	scripts/qgis/run_tests.sh
 
-test: lint typecheck unit qgis-test
+test: lint typecheck docs unit qgis-test
 
 qgis-plugin:
 	$(PYTHON) scripts/qgis/build_plugin.py
@@ -79,4 +84,4 @@ default-model: $(VENV)/.dev
 	scripts/default_model.sh
 
 clean:
-	rm -rf $(OUT) dist build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(OUT) dist build site .pytest_cache .mypy_cache .ruff_cache

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def data_root() -> Path:
-    """$S5GEO_DATA, else ../shared/data next to the project (DESIGN.md)."""
+    """$S5GEO_DATA, else ../shared/data next to the project (docs/architecture.md)."""
     return Path(os.environ.get("S5GEO_DATA", ROOT.parent / "shared" / "data"))
 
 

@@ -1,4 +1,4 @@
-"""Behaviour of the distillation losses (METHODS.md sections 2 and 3)."""
+"""Behaviour of the distillation losses (docs/methods.md, SSKD and MCKD)."""
 
 from __future__ import annotations
 

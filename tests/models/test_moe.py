@@ -32,7 +32,7 @@ def one_thread() -> Iterator[None]:
     [
         ("vit_b_moe.yaml", [], 160.4),
         ("vit_l_moe.yaml", [], 435.0),
-        ("vit_h_moe.yaml", [], 824.45),  # published 824.5; METHODS.md's accounting gives 824.45
+        ("vit_h_moe.yaml", [], 824.45),  # published 824.5; docs/methods.md's accounting: 824.45
         ("vit_b_moe.yaml", ["moe.expert_dim=128"], 146.2),
         ("vit_b_moe.yaml", ["moe.expert_dim=512"], 188.7),
         ("vit_b_moe.yaml", ["moe.expert_dim=0"], 132.1),
