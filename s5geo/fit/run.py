@@ -171,6 +171,11 @@ def fit_model(
                 f"{samples.outside} of {len(lab.geometries)} label features lie outside every "
                 "scene and were not used"
             )
+        if samples.partly:
+            warnings.append(
+                f"{samples.partly} of {len(lab.geometries)} label features cross a scene's edge; "
+                "only their pixels inside were used"
+            )
         # Forest columns follow the sorted class ids that have pixels (all of them, checked).
         ids = sorted(lab.class_names)
         y = np.searchsorted(ids, samples.y)

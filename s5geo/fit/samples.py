@@ -39,6 +39,7 @@ class Samples:
     y: np.ndarray  # [P] int64 class id
     groups: np.ndarray  # [P] geometry index
     outside: int  # geometries lying in no scene
+    partly: int = 0  # geometries crossing a scene's edge (only their inside pixels count)
 
 
 def scene_geometries(labels: Labels, ds: rasterio.DatasetReader) -> np.ndarray:
@@ -86,6 +87,7 @@ def collect_samples(
     rng = np.random.default_rng(seed)
     n = len(labels.geometries)
     inside_any = np.zeros(n, bool)
+    within_any = np.zeros(n, bool)
     plans = []
     for ds in scenes:
         geoms = scene_geometries(labels, ds)
@@ -95,8 +97,8 @@ def collect_samples(
             if to_pixels is not None
             else shapely.box(0, 0, ds.width, ds.height)
         )
-        inside = shapely.intersects(geoms, box)
-        inside_any |= inside
+        inside_any |= shapely.intersects(geoms, box)
+        within_any |= shapely.within(geoms, box)
         tree = shapely.STRtree(geoms)
         for core in _tiles(ds, tile):
             bounds = (
@@ -158,7 +160,8 @@ def collect_samples(
     keep = _smallest_keys(groups, keys, PER_GEOMETRY)
     keep = keep[_smallest_keys(y[keep], keys[keep], PER_CLASS)]
     x = np.concatenate(xs)
-    samples = Samples(x[keep], y[keep], groups[keep], int((~inside_any).sum()))
+    partly = int((inside_any & ~within_any).sum())
+    samples = Samples(x[keep], y[keep], groups[keep], int((~inside_any).sum()), partly)
     _check_classes(samples, labels)
     return samples
 

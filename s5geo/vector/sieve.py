@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import Protocol
 
 import numpy as np
 import rasterio.features
@@ -70,14 +71,36 @@ def halo_rows(threshold: int, strip_rows: int, width: int) -> int:
     return min(threshold - 1, cap)
 
 
-def read_strip(
-    dataset: DatasetReader, top: int, bottom: int, nodata: int, threshold: int
-) -> np.ndarray:
-    """Class rows ``top``..``bottom`` of band 1, sieved to ``threshold`` pixels when it is > 1."""
-    halo = halo_rows(threshold, bottom - top, dataset.width)
-    start, stop = max(0, top - halo), min(dataset.height, bottom + halo)
-    window = Window(0, start, dataset.width, stop - start)
-    classes = dataset.read(1, window=window)
+class RowSource(Protocol):
+    """Full-width class rows of a raster, by row range: a raster on disk or rows being produced."""
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def height(self) -> int: ...
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        """Rows ``start``..``stop`` (uint8, ``stop - start`` x ``width``)."""
+        ...
+
+
+class DatasetRows:
+    """Band 1 of an open raster as a ``RowSource``."""
+
+    def __init__(self, dataset: DatasetReader) -> None:
+        self.dataset = dataset
+        self.width, self.height = dataset.width, dataset.height
+
+    def rows(self, start: int, stop: int) -> np.ndarray:
+        return self.dataset.read(1, window=Window(0, start, self.width, stop - start))
+
+
+def read_strip(source: RowSource, top: int, bottom: int, nodata: int, threshold: int) -> np.ndarray:
+    """Class rows ``top``..``bottom`` of ``source``, sieved to ``threshold`` pixels when it is > 1."""
+    halo = halo_rows(threshold, bottom - top, source.width)
+    start, stop = max(0, top - halo), min(source.height, bottom + halo)
+    classes = source.rows(start, stop)
     if threshold > 1:
         classes = rasterio.features.sieve(classes, threshold, mask=classes != nodata)
     return classes[top - start : bottom - start]

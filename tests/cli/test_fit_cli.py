@@ -63,6 +63,7 @@ def test_fit_naip_window_then_predict(real_data: Path, tmp_path: Path) -> None:
     warnings = [line for line in run.stderr.splitlines() if line.startswith("warning:")]
     assert warnings == [
         "warning: 21 of 28 label features lie outside every scene and were not used",
+        "warning: 2 of 28 label features cross a scene's edge; only their pixels inside were used",
         "warning: no accuracy estimate: each class needs at least two label features "
         "(polygons or points) for spatial cross-validation",
     ]

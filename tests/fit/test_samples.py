@@ -77,6 +77,7 @@ def test_features_outside_the_scene_are_counted(
     path = write_labels(tmp_path / "l.gpkg", geoms, {"class": [*TOY_CLASSES, "field", "water"]})
     s = _collect(toy, path)
     assert s.outside == 1  # the second one lies partly inside: its inside pixels are used
+    assert s.partly == 1
     assert np.bincount(s.groups).tolist() == [256] * 4 + [0, 100]
 
 
