@@ -1,4 +1,4 @@
-"""The three-dataset comparison table of docs/MDF.md from the finished run folders.
+"""The three-dataset comparison table of docs/RESULTS.md (MoE-MDF) from the finished run folders.
 
     .venv/bin/python scripts/mdf_table.py [--runs runs/mdf] [--prefix s4p_] [--seeds 0,1]
 
