@@ -49,18 +49,68 @@ def _describe(path: str | None, overrides: list[str]) -> dict[str, Any]:
     return {"kind": "scene", **scene_profile(path).describe()}  # a GDAL name, not normalised
 
 
+def _describe_scenes(args: list[str], asset: str | None) -> list[dict[str, Any]]:
+    """Several scenes, a URL, a glob, a list or a STAC document: one description per scene."""
+    from s5geo.io.inputs import check_remote, remote_env, resolve_inputs
+    from s5geo.io.scene import scene_profile
+
+    described = []
+    for scene in resolve_inputs(args, asset=asset):
+        if scene.is_remote:
+            check_remote(scene.name)  # one line for a 404 or a refused connection
+        with remote_env():
+            profile = scene_profile(scene.name).describe()
+        if scene.item_id is not None:
+            profile.update(item_id=scene.item_id, asset=scene.asset)
+        described.append({"kind": "scene", **profile})
+    return described
+
+
+def _is_single_file(paths: list[str]) -> bool:
+    """One model, config or local scene: described as before multi-scene inputs existed."""
+    if len(paths) != 1:
+        return False
+    p = paths[0]
+    lower = p.lower()
+    if lower.endswith((".onnx", ".yaml", ".yml")) or p == "default":
+        return True
+    from s5geo.io.inputs import to_gdal_name
+
+    many = p.startswith("@") or lower.endswith((".txt", ".json", ".geojson")) or "*" in p
+    return not many and to_gdal_name(p) == p and not p.startswith("/vsicurl/")
+
+
 def info(
-    path: str | None = typer.Argument(None, help="Model (.onnx), scene, or config (.yaml)."),
+    paths: list[str] | None = typer.Argument(
+        None,
+        help="Model (.onnx), config (.yaml), or scenes: files, URLs, globs, @list.txt, STAC JSON.",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines."),
     overrides: list[str] = typer.Option([], "--set", help="Config override key=value."),
+    asset: str | None = typer.Option(None, help="STAC asset key (default: the image asset)."),
 ) -> None:
-    """Describe a model file, a scene or a config; without PATH, the bundled model."""
-    if overrides and not (path or "").lower().endswith((".yaml", ".yml")):
+    """Describe a model file, scenes or a config; without PATHS, the bundled model."""
+    paths = paths or []
+    path = paths[0] if paths else None
+    if overrides and not (len(paths) == 1 and (path or "").lower().endswith((".yaml", ".yml"))):
         raise UserError("--set applies to configs (.yaml) only")
-    described = _describe(path, overrides)
+    if not paths or _is_single_file(paths):
+        described: Any = _describe(path, overrides)
+    else:
+        described = _describe_scenes(paths, asset)
+        if len(described) == 1:
+            described = described[0]
     if as_json:
         print(json.dumps(described, indent=2))
         return
+    if isinstance(described, list):
+        for one in described:
+            _print_table(one, one["path"])
+        return
+    _print_table(described, path)
+
+
+def _print_table(described: dict[str, Any], path: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 

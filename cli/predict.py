@@ -53,12 +53,41 @@ def _as_flags() -> Iterator[None]:
 
 
 def predict(
-    # A str, not a Path: GDAL dataset names such as /vsizip//abs/path.zip/scene.tif keep their
-    # double slash.
-    scene: str = typer.Argument(
-        ..., help="Georeferenced raster to segment (GeoTIFF, COG, VRT, a GDAL /vsi... name)."
+    # Strings, not Paths: GDAL dataset names such as /vsizip//abs/path.zip/scene.tif and URLs keep
+    # their double slash.
+    scenes: list[str] = typer.Argument(
+        ...,
+        help="Scenes to segment: GeoTIFF, COG, VRT, /vsi... names, https:// or s3:// URLs, globs, "
+        "@list.txt, or a STAC Item/ItemCollection JSON. Several scenes need --out-dir.",
     ),
-    out: Path = typer.Option(..., "--out", "-o", help="Output .gpkg (polygons + raster) or .tif."),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Output .gpkg (polygons + raster) or .tif, for one scene."
+    ),
+    out_dir: Path | None = typer.Option(
+        None,
+        "--out-dir",
+        help="Run folder for several scenes: STEM.tif per scene, mosaic.vrt, run_index.gpkg, "
+        "and a manifest that lets the same command resume (docs/LARGE_AREAS.md).",
+    ),
+    polygons: bool = typer.Option(False, help="With --out-dir: also STEM.gpkg per scene."),
+    with_confidence: bool = typer.Option(
+        False, help="With --out-dir: also STEM_confidence.tif per scene."
+    ),
+    asset: str | None = typer.Option(
+        None, help="STAC asset key to segment (default: matched to the model's bands)."
+    ),
+    workers: int = typer.Option(
+        0, help="With --out-dir: run on a local Dask cluster of N worker processes."
+    ),
+    scheduler: str | None = typer.Option(
+        None, help="With --out-dir: run on the Dask cluster at this address (tcp://host:8786)."
+    ),
+    keep_going: bool = typer.Option(
+        False, help="With --out-dir: record unreadable scenes as failed and go on (exit 3)."
+    ),
+    crs: str | None = typer.Option(
+        None, help="With --out-dir: CRS of the run index footprints (default: the first scene's)."
+    ),
     raster: Path | None = typer.Option(None, help="Class raster path (default: OUT with .tif)."),
     model: Path | None = typer.Option(None, help="ONNX model file (default: the bundled model)."),
     confidence: Path | None = typer.Option(None, help="Also write a confidence COG (0-100 %)."),
@@ -80,13 +109,56 @@ def predict(
     overwrite: bool = typer.Option(False, help="Replace existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
-    """Segment SCENE into land-cover classes: a COG class raster and GeoPackage polygons."""
+    """Segment SCENES into land-cover classes: a COG class raster and GeoPackage polygons."""
     from s5geo.cli.progress import progress_bar, stderr
 
     from s5geo.infer import load_model
     from s5geo.infer.runtime import short_name
+    from s5geo.io.inputs import check_remote, remote_env, resolve_inputs
     from s5geo.segment import segment_scene
 
+    chosen = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
+    run_flags = {
+        "--polygons": polygons, "--with-confidence": with_confidence, "--workers": workers,
+        "--scheduler": scheduler, "--keep-going": keep_going, "--crs": crs,
+    }  # fmt: skip
+    if out_dir is None and out is None:
+        raise UserError(
+            "Missing option '--out' (or --out-dir FOLDER, for several scenes): where to write"
+        )
+    if out_dir is None:
+        used = [flag for flag, value in run_flags.items() if value]
+        if used:
+            raise UserError(f"{used[0]} applies to runs into a folder: use --out-dir FOLDER")
+    m = load_model(model, chosen)
+    inputs = resolve_inputs(scenes, asset=asset, bands=m.info.bands)
+    if out_dir is not None:
+        from s5geo.cli.batch import run_folder
+
+        if out is not None or raster is not None or confidence is not None or quicklook:
+            raise UserError(
+                "--out-dir writes one set of files per scene: --out, --raster, --confidence "
+                "and --quicklook name single files (use --with-confidence for confidence COGs)"
+            )
+        if extent is not None:
+            raise UserError("--extent applies to one scene (--out), not to --out-dir runs")
+        with _as_flags():
+            run_folder(
+                inputs, out_dir, m, model=model, providers=chosen, tile_size=tile_size,
+                overlap=overlap, batch_size=batch_size, resample=resample, polygons=polygons,
+                confidence=with_confidence, min_area=min_area, simplify=simplify,
+                workers=workers, scheduler=scheduler, keep_going=keep_going,
+                overwrite=overwrite, crs=crs, quiet=quiet,
+            )  # fmt: skip
+        return
+    if len(inputs) > 1:
+        raise UserError(
+            f"{len(inputs)} scenes given: --out names one output; use --out-dir FOLDER for several"
+        )
+    scene = inputs[0].name
+    if inputs[0].is_remote:
+        check_remote(scene)  # one line for a 404 or a refused connection, naming the URL
+    assert out is not None
     suffix = out.suffix.lower()
     if suffix in (".tif", ".tiff"):
         if raster is not None:
@@ -100,9 +172,11 @@ def predict(
         raise UserError("--min-area and --simplify must not be negative")
     if out_vector is None and (min_area or simplify):
         raise UserError("--min-area and --simplify apply to polygons: use --out NAME.gpkg")
-    chosen = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
-    m = load_model(model, chosen)
-    with _as_flags(), progress_bar(quiet, label=f"({short_name(m.provider)})") as bar:
+    with (
+        _as_flags(),
+        remote_env(),
+        progress_bar(quiet, label=f"({short_name(m.provider)})") as bar,
+    ):
         result = segment_scene(
             scene,
             out_raster=out_raster,
