@@ -1,6 +1,7 @@
 """Benchmark: class raster to GeoPackage polygons, s5geo against two peers.
 
     nice -n 10 .venv/bin/python bench/bench_polygonize.py --out bench/out --sizes 25 --repeats 3
+    .venv/bin/python bench/bench_polygonize.py --out bench/out --profile predicted --repeats 5
 
 Methods, each run in its own process (wall time, and peak RSS from the kernel via wait4):
 
@@ -18,6 +19,15 @@ grass, trees) from NDVI, brightness and NIR, then the scene's classes are tiled,
 regions run on across tile edges, to about 25 or 100 megapixels in ``--out``. Methods run
 interleaved (the order rotates each repeat); the table gives medians and ratios to s5geo, plus
 polygon counts, invalid geometries and total area of each output.
+
+``--profile RASTER`` (``predicted``: the bundled model's class map of the 25 MP VRT mosaic of the
+NAIP scene, made once with ``s5geo predict``; ``landcover``: the 25 MP raster above) times, in
+one process, each stage of ``polygonize_raster`` (reading, tracing, conversion to geometries,
+merging across strips, simplification, areas, writing; timers wrapped around the functions that
+do each) and, interleaved with it, the physical limits on the same raster: reading it whole,
+labelling its 4-connected regions with ``scipy.ndimage.label`` (one pass per class), GDAL's
+polygonizer through ``rasterio.features.shapes`` over the whole raster (the iterator consumed),
+and Debian's ``gdal_polygonize.py`` to a GeoPackage (a subprocess). Medians of ``--repeats``.
 """
 
 from __future__ import annotations
@@ -281,6 +291,181 @@ def _record_machine(out: Path) -> None:
     print(text)
 
 
+def _timed_generator(gen_fn, seconds: list[float]):  # type: ignore[no-untyped-def]
+    """``gen_fn`` whose generators add the time spent inside them to ``seconds[0]``."""
+
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        it = gen_fn(*args, **kwargs)
+        while True:
+            start = time.perf_counter()
+            try:
+                item = next(it)
+            except StopIteration:
+                seconds[0] += time.perf_counter() - start
+                return
+            seconds[0] += time.perf_counter() - start
+            yield item
+
+    return wrapper
+
+
+def _timed(fn, seconds: list[float]):  # type: ignore[no-untyped-def]
+    def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            seconds[0] += time.perf_counter() - start
+
+    return wrapper
+
+
+STAGES = ("reading", "tracing", "conversion to geometries", "merging across strips",
+          "simplification", "areas", "writing")  # fmt: skip
+
+
+def profile_stages(raster: Path, out: Path) -> dict[str, float]:
+    """One ``polygonize_raster`` of ``raster`` with a timer around each stage's functions."""
+    import rasterio.features
+
+    import s5geo.io.gpkg as gpkg
+    import s5geo.vector.area as area
+    import s5geo.vector.merge as merge
+    import s5geo.vector.polygonize as polygonize
+    import s5geo.vector.shapes as shapes
+
+    clocks = {stage: [0.0] for stage in STAGES}
+    patches = [
+        (polygonize, "read_strip", _timed(polygonize.read_strip, clocks["reading"])),
+        (rasterio.features, "shapes",
+         _timed_generator(rasterio.features.shapes, clocks["tracing"])),
+        (shapes, "_to_shapely", _timed(shapes._to_shapely, clocks["conversion to geometries"])),
+        (polygonize, "to_world", _timed(polygonize.to_world, clocks["conversion to geometries"])),
+        (merge.SeamMerger, "add", _timed(merge.SeamMerger.add, clocks["merging across strips"])),
+        (merge.SeamMerger, "end_strip",
+         _timed_generator(merge.SeamMerger.end_strip, clocks["merging across strips"])),
+        (polygonize, "simplify_coverage",
+         _timed(polygonize.simplify_coverage, clocks["simplification"])),
+        (polygonize, "split_at_pixel_corners",
+         _timed(polygonize.split_at_pixel_corners, clocks["simplification"])),
+        (area.GroundMetrics, "areas_m2", _timed(area.GroundMetrics.areas_m2, clocks["areas"])),
+        (area.GroundMetrics, "large_area_m2",
+         _timed(area.GroundMetrics.large_area_m2, clocks["areas"])),
+        (gpkg._LayerWriter, "write", _timed(gpkg._LayerWriter.write, clocks["writing"])),
+        (gpkg._LayerWriter, "finish", _timed(gpkg._LayerWriter.finish, clocks["writing"])),
+        (polygonize, "write_default_style",
+         _timed(polygonize.write_default_style, clocks["writing"])),
+    ]  # fmt: skip
+    saved = [(owner, name, getattr(owner, name)) for owner, name, _ in patches]
+    for owner, name, wrapped in patches:
+        setattr(owner, name, wrapped)
+    try:
+        out.unlink(missing_ok=True)
+        start = time.perf_counter()
+        polygonize.polygonize_raster(
+            raster, out, class_names=CLASS_NAMES, class_colors=CLASS_COLORS
+        )
+        total = time.perf_counter() - start
+    finally:
+        for owner, name, original in saved:
+            setattr(owner, name, original)
+    times = {stage: clock[0] for stage, clock in clocks.items()}
+    times["other"] = total - sum(times.values())
+    times["total"] = total
+    return times
+
+
+def limits(raster: Path, out: Path) -> dict[str, float]:
+    """The physical limits on ``raster`` (module docstring), seconds each."""
+    import rasterio
+    import rasterio.features
+    from scipy import ndimage
+
+    times = {}
+    start = time.perf_counter()
+    with rasterio.open(raster) as src:
+        classes = src.read(1)
+        nodata = 255 if src.nodata is None else int(src.nodata)
+    times["reading the raster whole"] = time.perf_counter() - start
+    start = time.perf_counter()
+    structure = ndimage.generate_binary_structure(2, 1)  # 4-connected
+    regions = 0
+    for value in np.unique(classes).tolist():
+        if value != nodata:
+            regions += ndimage.label(classes == value, structure=structure)[1]
+    times["scipy.ndimage.label, one pass per class"] = time.perf_counter() - start
+    start = time.perf_counter()
+    count = sum(1 for _ in rasterio.features.shapes(classes, mask=classes != nodata))
+    times["rasterio.features.shapes, whole raster"] = time.perf_counter() - start
+    if count != regions:
+        raise RuntimeError(f"{count} polygons but {regions} labelled regions")
+    del classes
+    if Path(GDAL_POLYGONIZE[1]).exists():
+        target = out.with_name("profile_gdal.gpkg")
+        target.unlink(missing_ok=True)
+        times["gdal_polygonize.py to GeoPackage (process)"] = measure(
+            command("gdal", raster, target)
+        )[0]
+    times["regions"] = regions
+    return times
+
+
+def predicted_raster(out: Path) -> Path:
+    """The bundled model's class map of the 25 MP VRT mosaic of the NAIP scene, made once."""
+    path = out / "predicted_25mp.tif"
+    if not path.exists():
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from scenes import mosaic_vrt, naip_path
+
+        scene = mosaic_vrt(naip_path(), out / "naip_25mp.vrt", 25)
+        subprocess.run(
+            [sys.executable, "-m", "s5geo.cli.main", "predict", str(scene), "--out", str(path),
+             "--quiet"], check=True,
+        )  # fmt: skip
+    return path
+
+
+def profile(args: argparse.Namespace) -> None:
+    """Stage shares of ``polygonize_raster`` and the physical limits, interleaved."""
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.profile == "predicted":
+        raster = predicted_raster(args.out)
+    elif args.profile == "landcover":
+        data_root = Path(os.environ.get("S5GEO_DATA", "/work/shared/data"))
+        raster = build_raster(args.out, 25, data_root)
+    else:
+        raster = Path(args.profile)
+    target = args.out / "profile_s5geo.gpkg"
+    stages: list[dict[str, float]] = []
+    bounds: list[dict[str, float]] = []
+    for repeat in range(args.repeats):
+        runs = [lambda: stages.append(profile_stages(raster, target)),
+                lambda: bounds.append(limits(raster, target))]  # fmt: skip
+        for run in runs[repeat % 2 :] + runs[: repeat % 2]:
+            run()
+        print(f"repeat {repeat + 1}: polygonize_raster {stages[-1]['total']:.2f} s", flush=True)
+    total = statistics.median(s["total"] for s in stages)
+    lines = [
+        f"`{raster.name}`: {_megapixels(raster):.1f} MP, {int(bounds[0]['regions']):,} regions;"
+        f" medians of {args.repeats} interleaved repeats in one process.",
+        "",
+        "| what | seconds | share of polygonize_raster |",
+        "|---|---:|---:|",
+    ]
+    for stage in (*STAGES, "other"):
+        seconds = statistics.median(s[stage] for s in stages)
+        lines.append(f"| {stage} | {seconds:.2f} | {seconds / total:.0%} |")
+    lines.append(f"| **polygonize_raster, all stages** | **{total:.2f}** | 100% |")
+    for what in bounds[0]:
+        if what != "regions":
+            seconds = statistics.median(b[what] for b in bounds)
+            lines.append(f"| {what} | {seconds:.2f} | {seconds / total:.0%} |")
+    report = "\n".join(lines)
+    print(report)
+    (args.out / f"polygonize_profile_{raster.stem}.md").write_text(report + "\n")
+    _record_machine(args.out)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
@@ -291,7 +476,13 @@ def main() -> None:
         "--run", nargs=3, metavar=("METHOD", "RASTER", "OUT"), help=argparse.SUPPRESS
     )
     parser.add_argument("--inspect", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--profile", metavar="RASTER", help="stage shares: predicted, landcover or a path"
+    )
     args = parser.parse_args()
+    if args.profile:
+        profile(args)
+        return
     if args.inspect:
         print(json.dumps(inspect(args.inspect)))
         return

@@ -2,7 +2,7 @@
 
     python bench/bench_predict.py overhead [--megapixels 6.25] [--repeats 3] [--model M.onnx]
                                            [--against CHECKOUT]
-    python bench/bench_predict.py memory [--sizes 25,400] [--vector] [--repeats 1]
+    python bench/bench_predict.py memory [--sizes 25,400] [--vector | --vector-only] [--repeats 1]
     python bench/bench_predict.py models FP32.onnx INT8.onnx [--megapixels 6.25] [--bare] [--null]
     python bench/bench_predict.py tiles TEACHER.onnx STUDENT.onnx [--repeats 5] [--threads 0]
     python bench/bench_predict.py ops MODEL.onnx [--threads 1]
@@ -53,6 +53,11 @@ OUT = BENCH / "out"
 PYTHON = sys.executable
 
 
+# CPU seconds (user + system) of the last command ``timed`` ran: on a machine shared with other
+# jobs the wall time depends on their load, the work a command does much less.
+LAST_CPU = [0.0]
+
+
 def s5geo_cmd() -> list[str]:
     return [PYTHON, "-m", "s5geo.cli.main"]
 
@@ -68,6 +73,7 @@ def timed(
     )  # fmt: skip
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
+    LAST_CPU[0] = usage.ru_utime + usage.ru_stime
     err = proc.stderr.read().decode() if proc.stderr else ""
     if status != 0:
         raise SystemExit(f"command failed ({status}): {' '.join(cmd)}\n{err}")
@@ -116,6 +122,7 @@ def overhead(
     batch: int,
     given: str | None = None,
     against: str | None = None,
+    this: str | None = None,
 ) -> str:
     from convnet import build_convnet
     from scenes import mosaic_vrt, naip_path
@@ -135,15 +142,20 @@ def overhead(
         "full": [*predict, "--out", str(OUT / "overhead.gpkg"), *common],
     }
     envs: dict[str, dict[str, str]] = {}
+    if this:  # s5geo's modules (and cli, as s5geo/cli) from a snapshot of the code measured
+        envs = {name: {"PYTHONPATH": str(Path(this).resolve())} for name in arms}
     if against:  # the same commands with s5geo's modules from another checkout (an A/B of commits)
         arms["bare@"] = [*arms["bare"]]  # the bare loop's argmax is s5geo's too
         arms["raster@"] = [*predict, "--out", str(OUT / "overhead_against.tif"), *common]
         arms["full@"] = [*predict, "--out", str(OUT / "overhead_against.gpkg"), *common]
-        envs = {
-            name: {"PYTHONPATH": str(Path(against).resolve())}
-            for name in ("bare@", "raster@", "full@")
-        }
+        envs.update(
+            {
+                name: {"PYTHONPATH": str(Path(against).resolve())}
+                for name in ("bare@", "raster@", "full@")
+            }
+        )
     times: dict[str, list[float]] = {name: [] for name in arms}
+    cpu: dict[str, list[float]] = {name: [] for name in arms}
     order = list(arms)
     for i in range(repeats):
         k = i % len(order)
@@ -152,8 +164,10 @@ def overhead(
             # the other checkout's modules when run from a checkout.
             wall, _ = timed(arms[name], envs.get(name), cwd=OUT)
             times[name].append(wall)
-            print(f"  {name:6s} run {i + 1}: {wall:7.2f} s", flush=True)
+            cpu[name].append(LAST_CPU[0])
+            print(f"  {name:6s} run {i + 1}: {wall:7.2f} s, CPU {LAST_CPU[0]:6.2f} s", flush=True)
     med = {name: statistics.median(t) for name, t in times.items()}
+    med_cpu = {name: statistics.median(t) for name, t in cpu.items()}
     polygons = _feature_count(OUT / "overhead.gpkg")
     side = int(megapixels**0.5 * 1000)
     mp = side * side / 1e6
@@ -168,15 +182,17 @@ def overhead(
     rows = "".join(
         f"| {labels[n]} | {med[n]:.2f} | {mp / med[n]:.3f} | "
         f"{', '.join(f'{t:.1f}' for t in times[n])} | "
-        f"{med['bare@' if n.endswith('@') else 'bare'] / med[n]:.3f} |\n"
+        f"{med['bare@' if n.endswith('@') else 'bare'] / med[n]:.3f} | {med_cpu[n]:.2f} | "
+        f"{med_cpu['bare@' if n.endswith('@') else 'bare'] / med_cpu[n]:.3f} |\n"
         for n in arms
     )
     return (
         f"Scene: VRT mosaic of the real NAIP scene, {mp:.2f} MP ({side}x{side}); model: "
         f"{described}, batch {batch}, CPU execution provider; {repeats} interleaved repeats, "
         f"fresh processes; {polygons:,} polygons written.\n\n"
-        "| run | median wall (s) | MP/s | runs (s) | throughput vs bare (same commit) |\n"
-        "|---|---|---|---|---|\n" + rows + "\nGoal: at least 0.85 of the bare loop.\n"
+        "| run | median wall (s) | MP/s | runs (s) | throughput vs bare (same commit) |"
+        " median CPU (s) | CPU of bare / CPU |\n"
+        "|---|---|---|---|---|---|---|\n" + rows + "\nGoal: at least 0.85 of the bare loop.\n"
     )
 
 
@@ -186,7 +202,7 @@ def _feature_count(gpkg: Path) -> int:
     return int(pyogrio.read_info(gpkg, layer=0)["features"])
 
 
-def memory(sizes: list[float], vector: bool, repeats: int = 1) -> str:
+def memory(sizes: list[float], vector: bool, repeats: int = 1, vector_only: bool = False) -> str:
     """Peak RSS per scene size (and with polygons with ``vector``); medians of ``repeats`` runs.
 
     With several repeats the runs are interleaved (every size and output once per repeat), so a
@@ -196,6 +212,8 @@ def memory(sizes: list[float], vector: bool, repeats: int = 1) -> str:
 
     OUT.mkdir(exist_ok=True)
     kinds = [("raster", "mem.tif")] + ([("raster + polygons", "mem.gpkg")] if vector else [])
+    if vector_only:
+        kinds = [("raster + polygons", "mem.gpkg")]
     scenes = {mp: mosaic_vrt(naip_path(), OUT / f"naip_{mp:g}mp.vrt", mp) for mp in sizes}
     runs: dict[tuple[float, str], list[tuple[float, float]]] = {}
     for i in range(repeats):
@@ -203,7 +221,7 @@ def memory(sizes: list[float], vector: bool, repeats: int = 1) -> str:
             for kind, name in kinds:
                 cmd = [*s5geo_cmd(), "predict", str(scenes[mp]), "--out", str(OUT / name),
                        "--overwrite", "--quiet"]  # fmt: skip
-                wall, rss = timed(cmd)
+                wall, rss = timed(cmd, cwd=OUT)  # in OUT: see overhead (PYTHONPATH)
                 runs.setdefault((mp, kind), []).append((wall, rss))
                 print(
                     f"  {mp:g} MP {kind:18s} run {i + 1}: {wall:7.1f} s {rss:6.0f} MiB", flush=True
@@ -491,6 +509,11 @@ def main() -> None:
     o.add_argument("--python", default=sys.executable, help="interpreter of the install to measure")
     o.add_argument("--model", help="a trained model file instead of the random-weight convnet")
     o.add_argument(
+        "--this",
+        metavar="SNAPSHOT",
+        help="time s5geo from this folder (PYTHONPATH; s5geo/ with cli/ as s5geo/cli)",
+    )
+    o.add_argument(
         "--against",
         metavar="CHECKOUT",
         help="also time s5geo from another checkout (e.g. `git worktree add /tmp/base HEAD~1`)",
@@ -498,6 +521,7 @@ def main() -> None:
     m = sub.add_parser("memory")
     m.add_argument("--sizes", default="25,400")
     m.add_argument("--vector", action="store_true", help="also measure runs with polygons")
+    m.add_argument("--vector-only", action="store_true", help="only the runs with polygons")
     m.add_argument("--repeats", type=int, default=1, help="interleaved runs; medians reported")
     m.add_argument("--python", default=sys.executable, help="interpreter of the install to measure")
     c = sub.add_parser("models", help="compare model files (e.g. FP32 vs INT8)")
@@ -529,9 +553,12 @@ def main() -> None:
     elif args.what == "phases":
         report = phases(args.model, args.megapixels, args.repeats)
     elif args.what == "overhead":
-        report = overhead(args.megapixels, args.repeats, args.batch_size, args.model, args.against)
+        report = overhead(
+            args.megapixels, args.repeats, args.batch_size, args.model, args.against, args.this
+        )
     else:
-        report = memory([float(s) for s in args.sizes.split(",")], args.vector, args.repeats)
+        sizes = [float(s) for s in args.sizes.split(",")]
+        report = memory(sizes, args.vector, args.repeats, args.vector_only)
     report += "\n" + machine() + f" Measured install: {PYTHON}.\n"
     print("\n" + report)
     model = getattr(args, "model", None)

@@ -7,21 +7,27 @@ names and renamed together at the end, so a failure, Ctrl-C or Cancel leaves nei
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from s5geo.errors import Cancelled, UserError
 from s5geo.infer import Model, PredictResult, Progress, ProgressFn, load_model, predict_into
 from s5geo.io.atomic import atomic_outputs
+from s5geo.io.raster import GridSpec
 from s5geo.io.scene import open_scene, refuse_gcp_only
 
 if TYPE_CHECKING:
     from s5geo.vector import VectorResult
+    from s5geo.vector.rowfed import RowFedPolygonizer
 
-# Share of the overall progress bar given to prediction; polygonizing is usually far quicker.
-PREDICT_SHARE = 0.85
+# Share of the overall progress bar given to prediction when polygons are made too: they are made
+# beside it, and the rest of the bar is what is left after the last class row (the regions that
+# end in the last strip, the layer's index and style).
+PREDICT_SHARE = 0.95
 
 
 @dataclass
@@ -76,56 +82,98 @@ def segment_scene(
     with atomic_outputs(overwrite) as outputs:
         outputs.protect(scene, "scene")
         vector_tmp = outputs.temp(out_vector) if out_vector is not None else None
-        pred = predict_into(
-            outputs,
-            scene,
-            out_raster,
-            model=m,
-            confidence=confidence,
-            quicklook=quicklook,
-            bounds=bounds,
-            tile_size=tile_size,
-            overlap=overlap,
-            batch_size=batch_size,
-            resample=resample,
-            progress=progress,
-            progress_span=(0.0, share),
-        )
-        vector = None
-        if vector_tmp is not None and out_vector is not None:
-            raster_tmp = outputs.temp_path(out_raster)
-            vstart = time.perf_counter()
+        polygons: RowFedPolygonizer | None = None
+        vstart = start
 
-            def rows_done(done: int, total: int) -> None:
-                if progress is None:
-                    return
-                elapsed = time.perf_counter() - vstart
-                report = Progress(
-                    stage="polygonize",
-                    done=done,
-                    total=total,
-                    fraction=share + (1.0 - share) * done / max(total, 1),
-                    pixels_per_second=done * pred.width / max(elapsed, 1e-9),
-                    message=f"row {done}/{total}",
-                )
-                if progress(report) is False:
-                    raise Cancelled()
+        def rows_done(done: int, total: int, fraction: float | None = None) -> None:
+            """Progress of the polygons once the last class row is in (calling thread).
 
+            The fraction stays at prediction's end until the layer is written (``fraction``
+            1.0): the rows are nearly all polygonized by then (what is left is the regions that
+            end in the last strip), and prediction reports once more, at that fraction.
+            """
+            if progress is None:
+                return
+            elapsed = time.perf_counter() - vstart
+            report = Progress(
+                stage="polygonize",
+                done=done,
+                total=total,
+                fraction=share if fraction is None else fraction,
+                pixels_per_second=done * (polygons.width if polygons else 0) / max(elapsed, 1e-9),
+                message=f"row {done}/{total}",
+            )
+            if progress(report) is False:
+                raise Cancelled()
+
+        def polygonize_rows(grid: GridSpec) -> Callable[[int, np.ndarray], None]:
+            """The polygonizer of the class rows, started once the grid is known."""
+            nonlocal polygons
             # Imported here: a raster-only run needs none of the vector modules.
-            from s5geo.vector import polygonize_raster
+            from s5geo.vector.area import GroundMetrics
+            from s5geo.vector.rowfed import RowFedPolygonizer
 
+            assert vector_tmp is not None and grid.crs is not None  # check_polygon_crs
             info = m.info
-            # SQLite's and the spill file's errors name no file: this says which output failed.
-            with outputs.writing(out_vector):
-                vector = polygonize_raster(
-                    raster_tmp,
-                    vector_tmp,
-                    class_names=dict(info.class_names),
-                    class_colors={k: info.color(k) for k in info.class_names},
-                    min_area_m2=min_area_m2,
-                    simplify_m=simplify_m,
-                    progress=rows_done,
-                )
+            polygons = fed = RowFedPolygonizer(
+                vector_tmp,
+                width=grid.width,
+                height=grid.height,
+                metrics=GroundMetrics.of(grid.crs, grid.transform),
+                crs_wkt=grid.crs.to_wkt(),
+                class_names=dict(info.class_names),
+                class_colors={k: info.color(k) for k in info.class_names},
+                min_area_m2=min_area_m2,
+                simplify_m=simplify_m,
+            )
+
+            def put(row: int, classes: np.ndarray) -> None:
+                nonlocal vstart
+                fed.put(row, classes)
+                if row + len(classes) == grid.height:
+                    # The polygons are finished before the COG copy starts: the regions that end
+                    # in the last strip (the largest ones, assembled then) and the copy each
+                    # need memory that grows with the scene's width; one after the other, their
+                    # peaks do not add up.
+                    vstart = time.perf_counter()
+                    with outputs.writing(vector_tmp):
+                        fed.finish(progress=rows_done)
+
+            return put
+
+        try:
+            pred = predict_into(
+                outputs,
+                scene,
+                out_raster,
+                model=m,
+                confidence=confidence,
+                quicklook=quicklook,
+                bounds=bounds,
+                tile_size=tile_size,
+                overlap=overlap,
+                batch_size=batch_size,
+                resample=resample,
+                progress=progress,
+                progress_span=(0.0, share),
+                class_rows=polygonize_rows if vector_tmp is not None else None,
+            )
+            vector = None
+            if polygons is not None and out_vector is not None:
+                # SQLite's and the spill file's errors name no file: this says which output
+                # failed.
+                with outputs.writing(out_vector):
+                    vector = polygons.finish(progress=rows_done)
+                rows_done(polygons.height, polygons.height, fraction=1.0)
+        except BaseException as error:
+            # The worker stops writing before the outputs are discarded; its own error, raised
+            # again here, is attributed to the GeoPackage.
+            if polygons is not None:
+                polygons.abort()
+                if polygons.failure is error and out_vector is not None:
+                    with outputs.writing(out_vector):
+                        raise
+            raise
     return SegmentResult(
         prediction=pred,
         vector=vector,

@@ -457,11 +457,16 @@ def predict_into(
     resample: bool = True,
     progress: ProgressFn | None = None,
     progress_span: tuple[float, float] = (0.0, 1.0),
+    class_rows: Callable[[GridSpec], Callable[[int, np.ndarray], None]] | None = None,
 ) -> PredictResult:
     """Predict ``scene`` into outputs reserved in ``outputs`` (committed by the caller).
 
     ``progress_span`` maps this stage onto a part of the overall fraction (prediction is the first
-    part of :func:`s5geo.segment.segment_scene`).
+    part of :func:`s5geo.segment.segment_scene`). ``class_rows``, when given, is called with the
+    output grid before the first row and returns a function that receives every block of
+    finished class rows, ``(first row, rows)``, in order, as written to the class raster (so
+    :func:`s5geo.segment.segment_scene` polygonizes them while inference runs); the rows must
+    not be changed.
     """
     if batch_size < 1:
         raise UserError(f"batch_size must be at least 1, not {batch_size}")
@@ -528,6 +533,7 @@ def predict_into(
         # Built from the rows as they are finished, beside inference, not after it.
         cls_overviews = StreamingOverviews(stage_cls, grid)
         conf_writer = BlockRowWriter(stage_conf, grid, "confidence (%)") if conf_tmp else None
+        on_rows = class_rows(grid) if class_rows is not None else None
 
         def emit(row: int, cls: np.ndarray, conf: np.ndarray) -> None:
             # bincount casts to int64: counting a few rows at a time keeps that copy small on
@@ -536,6 +542,8 @@ def predict_into(
                 counts[:] += np.bincount(cls[i : i + COUNT_ROWS].ravel(), minlength=256)
             cls_writer.write(row, cls)
             cls_overviews.add(cls)
+            if on_rows is not None:
+                on_rows(row, cls)
             if conf_writer is not None:
                 conf_writer.write(row, conf)
 

@@ -20,10 +20,12 @@ piece continues, has ended: its pieces are read back and assembled into one poly
 (``_assemble``), one region at a time.
 
 So between strips memory holds two rows of border state (``16 x width`` bytes), the records, and
-no vertices. When a region ends it is assembled once: a small one in memory by an overlay union
-of its pieces' shells (``_merge_pieces``); one whose pieces hold ``STREAM_BYTES`` of WKB or more
-out of core (``arcs``): its rings are linked from arcs of its pieces' shells, which stay in the
-spill file until the polygon is written, streamed into its GeoPackage blob (``LargeRegion``).
+no vertices. When a region ends it is assembled once: its rings linked from arcs of its pieces'
+shells (``arcs``), or, for a region of fewer than ``ARCS_VERTICES`` vertices, where an overlay
+costs less, by an overlay union of the shells (``_merge_pieces``). A region whose pieces hold
+``STREAM_BYTES`` of WKB or more stays out of core: its arcs are read from the spill file when the
+polygon is written, streamed into its GeoPackage blob (``LargeRegion``); a smaller one is built
+in memory (``assembly_polygon``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,9 @@ _NO_RECORDS = np.empty((0, 2), dtype=np.int64)
 # Regions whose pieces hold this much WKB or more (16 bytes per vertex) are assembled out of core
 # (``arcs``): 4 MiB is about 260,000 vertices, which the overlay assembles with about 50 MiB.
 STREAM_BYTES = 4 * 2**20
+# Regions of at least this many vertices are linked from arcs even when held in memory
+# (``_assemble``); measured on the bundled model's 25 MP map (docs/benchmarks/polygonize.md).
+ARCS_VERTICES = 2_000
 
 
 @dataclass(frozen=True)
@@ -243,21 +248,43 @@ def _assemble(
 
     Pieces holding ``STREAM_BYTES`` of WKB or more are assembled out of core (``arcs``; ``new``
     is spilled first) unless GDAL is older than 3.7, whose polygons ``arcs`` cannot rely on.
+    Below that, pieces of ``ARCS_VERTICES`` or more are linked from arcs too, into a polygon in
+    memory (``arcs`` takes time in proportion to the region's vertices; the overlay union takes
+    about 4 µs per vertex, which made it most of the polygonizing time of a real map); smaller
+    regions are unioned by overlay, which costs less per region.
     """
     if len(records) + len(new) == 1:
         return store.get(records) if len(records) else new
     size = int(records[:, 1].sum()) + 16 * int(shapely.get_num_coordinates(new).sum())
-    if size < STREAM_BYTES or not GDAL_POLYGONS_VALID:
+    if size < min(STREAM_BYTES, 16 * ARCS_VERTICES) or not GDAL_POLYGONS_VALID:
         return np.array([_merge_pieces(np.concatenate((store.get(records), new)))])
     if len(new):
         records = np.concatenate((records, store.put(new)))
     assembly = assemble(store, records, tops)
-    if assembly is not None:
+    if assembly is None:
+        warnings.warn(  # not expected: arcs checks what GDAL's polygons guarantee
+            "a large region's pieces are not as expected: assembled in memory", stacklevel=2
+        )
+        return np.array([_merge_pieces(store.get(records))])
+    if size >= STREAM_BYTES:
         return assembly
-    warnings.warn(  # not expected: arcs checks what GDAL's polygons guarantee
-        "a large region's pieces are not as expected: assembled in memory", stacklevel=2
-    )
-    return np.array([_merge_pieces(store.get(records))])
+    return np.array([assembly_polygon(assembly)])
+
+
+def assembly_polygon(assembly: RingAssembly) -> shapely.Geometry:
+    """The polygon of ``assembly`` in memory (pixel coordinates), its rings as ``arcs`` links
+    them: valid by construction, without the collinear vertices an overlay leaves at seams."""
+    counts: list[np.ndarray] = []
+    coords: list[np.ndarray] = []
+    for part in assembly.parts():
+        counts.append(np.asarray(part.counts, dtype=np.int64))
+        coords.append(np.asarray(part.coords, dtype=np.float64))
+    ring_offsets = np.concatenate(([0], np.cumsum(np.concatenate(counts))))
+    return shapely.from_ragged_array(
+        shapely.GeometryType.POLYGON,
+        np.concatenate(coords),
+        (ring_offsets, np.array([0, len(ring_offsets) - 1])),
+    )[0]
 
 
 def _merge_pieces(pieces: np.ndarray) -> shapely.Geometry:

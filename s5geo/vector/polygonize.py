@@ -47,7 +47,7 @@ from s5geo.io.qgis_style import vector_qml
 from s5geo.vector.area import GroundMetrics
 from s5geo.vector.merge import LargeRegion, SeamMerger
 from s5geo.vector.shapes import strip_polygons, to_world
-from s5geo.vector.sieve import read_strip, sieve_threshold
+from s5geo.vector.sieve import DatasetRows, RowSource, read_strip, sieve_threshold
 from s5geo.vector.simplify import simplify_coverage, split_at_pixel_corners
 from s5geo.vector.spill import PieceStore
 from s5geo.vector.streamed import StreamedPolygon
@@ -125,12 +125,50 @@ def polygonize_raster(
         raise UserError("the minimum area and the simplification tolerance cannot be negative")
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), _open_class_raster(raster) as dataset:
         metrics = GroundMetrics.of(dataset.crs, dataset.transform)
-        tally = _Tally(class_names, metrics)
-        with PieceStore(out.parent) as store:
-            batches = _polygon_batches(
-                dataset, store, metrics, min_area_m2, simplify_m, block_rows, progress
-            )
-            write_polygon_layer(out, layer, dataset.crs.to_wkt(), map(tally.count, batches))
+        nodata = NODATA if dataset.nodata is None else int(dataset.nodata)
+        return write_layer(
+            DatasetRows(dataset),
+            out,
+            metrics=metrics,
+            crs_wkt=dataset.crs.to_wkt(),
+            nodata=nodata,
+            class_names=class_names,
+            class_colors=class_colors,
+            min_area_m2=min_area_m2,
+            simplify_m=simplify_m,
+            layer=layer,
+            block_rows=block_rows,
+            progress=progress,
+        )
+
+
+def write_layer(
+    source: RowSource,
+    out: Path,
+    *,
+    metrics: GroundMetrics,
+    crs_wkt: str,
+    nodata: int,
+    class_names: dict[int, str],
+    class_colors: dict[int, str],
+    min_area_m2: float,
+    simplify_m: float,
+    layer: str,
+    block_rows: int,
+    progress: Callable[[int, int], None] | None,
+) -> VectorResult:
+    """The styled polygon layer of the class rows of ``source`` in the new GeoPackage ``out``.
+
+    What ``polygonize_raster`` does once the raster is open; ``rowfed`` feeds it rows as they
+    are produced instead.
+    """
+    tally = _Tally(class_names, metrics)
+    rows = strip_rows(block_rows, source.width)
+    with PieceStore(out.parent) as store:
+        batches = _polygon_batches(
+            source, nodata, store, metrics, min_area_m2, simplify_m, rows, progress
+        )
+        write_polygon_layer(out, layer, crs_wkt, map(tally.count, batches))
     present = {c: f"class {c}" for c in tally.area_m2_by_class if c not in class_names}
     qml = vector_qml({**class_names, **present}, class_colors)
     write_default_style(out, layer, qml, description="s5geo land cover")
@@ -142,27 +180,31 @@ def polygonize_raster(
     )
 
 
+def strip_rows(block_rows: int, width: int) -> int:
+    """Rows per strip: ``block_rows`` at most, fewer on wide rasters (``STRIP_PIXELS``)."""
+    return min(block_rows, max(16, STRIP_PIXELS // max(width, 1)))
+
+
 def _polygon_batches(
-    dataset: DatasetReader,
+    source: RowSource,
+    nodata: int,
     store: PieceStore,
     metrics: GroundMetrics,
     min_area_m2: float,
     simplify_m: float,
-    block_rows: int,
+    rows: int,
     progress: Callable[[int, int], None] | None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray] | LargeRegion]:
     """Finished polygons (CRS coordinates) and their classes, in batches (``_Queue``), and each
-    large region on its own, in the order they were finished."""
-    nodata = NODATA if dataset.nodata is None else int(dataset.nodata)
-    height, width = dataset.height, dataset.width
+    large region on its own, in the order they were finished; strips of ``rows`` rows."""
+    height, width = source.height, source.width
     tolerance = metrics.metres_to_crs(simplify_m, height / 2, width / 2) if simplify_m else 0.0
     merger = SeamMerger(nodata, store)
     queue = _Queue()
-    rows = min(block_rows, max(16, STRIP_PIXELS // max(width, 1)))
     for top in range(0, height, rows):
         bottom = min(height, top + rows)
         pixel_area = metrics.pixel_area_m2((top + bottom) / 2, width / 2)
-        strip = read_strip(dataset, top, bottom, nodata, sieve_threshold(min_area_m2, pixel_area))
+        strip = read_strip(source, top, bottom, nodata, sieve_threshold(min_area_m2, pixel_area))
         merger.start_strip(strip, top, last=bottom == height)
         finished = itertools.chain(
             (merger.add(*chunk) for chunk in strip_polygons(strip, nodata, top, CHUNK_POLYGONS)),

@@ -97,7 +97,7 @@ class DatasetRows:
 
 
 def read_strip(source: RowSource, top: int, bottom: int, nodata: int, threshold: int) -> np.ndarray:
-    """Class rows ``top``..``bottom`` of ``source``, sieved to ``threshold`` pixels when it is > 1."""
+    """Class rows ``top``..``bottom`` of ``source``, sieved to ``threshold`` pixels if it is > 1."""
     halo = halo_rows(threshold, bottom - top, source.width)
     start, stop = max(0, top - halo), min(source.height, bottom + halo)
     classes = source.rows(start, stop)

@@ -51,11 +51,12 @@ def rebuilt(assembly: RingAssembly) -> shapely.Polygon:
 def polygons(classes: np.ndarray, rows: int, stream: bool) -> list[shapely.Geometry]:
     """Polygons of ``classes`` through strips of ``rows`` rows, in the order they finish; with
     ``stream`` every region crossing a strip border is assembled out of core (their number is
-    added to ``STREAMED``)."""
+    added to ``STREAMED``), without it every one by the overlay union."""
     height = classes.shape[0]
     found: list[shapely.Geometry] = []
-    old = merge_module.STREAM_BYTES
+    old = merge_module.STREAM_BYTES, merge_module.ARCS_VERTICES
     merge_module.STREAM_BYTES = 0 if stream else 2**62
+    merge_module.ARCS_VERTICES = 2**62
     try:
         with PieceStore(Path.cwd()) as store, warnings.catch_warnings():
             warnings.simplefilter("error")  # no fall-back to the in-memory union
@@ -72,7 +73,7 @@ def polygons(classes: np.ndarray, rows: int, stream: bool) -> list[shapely.Geome
                     else:
                         found += item[0].tolist()
     finally:
-        merge_module.STREAM_BYTES = old
+        merge_module.STREAM_BYTES, merge_module.ARCS_VERTICES = old
     return found
 
 
@@ -263,3 +264,49 @@ def test_a_large_region_is_never_held_whole(
     shared = above & below
     segments = np.count_nonzero(shared[:, 1:] & ~shared[:, :-1]) + np.count_nonzero(shared[:, 0])
     assert len(assembly.arcs.count) == 2 * segments
+
+
+@pytest.mark.parametrize("pattern", [noise, blocks, diagonals])
+def test_regions_linked_from_arcs_in_memory_equal_the_overlay_union(
+    pattern: Callable[[np.random.Generator, tuple[int, int]], np.ndarray],
+    rng: np.random.Generator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Regions below the streaming size but of ``ARCS_VERTICES`` or more are linked from arcs
+    into a polygon held in memory: valid, equal to the overlay union of the same pieces (up to
+    collinear vertices), and the layer equal to GDAL's polygons of the whole raster."""
+    monkeypatch.chdir(tmp_path)
+    linked_count = [0]
+    assembly_polygon = merge_module.assembly_polygon
+    for _ in range(25):
+        shape = (int(rng.integers(4, 36)), int(rng.integers(4, 36)))
+        classes = pattern(rng, shape)
+        rows = int(rng.integers(1, 6))
+        overlay = polygons(classes, rows, stream=False)
+        with monkeypatch.context() as patch:
+
+            def counted(assembly: RingAssembly) -> shapely.Polygon:
+                linked_count[0] += 1
+                return assembly_polygon(assembly)
+
+            patch.setattr(merge_module, "assembly_polygon", counted)
+            patch.setattr(merge_module, "ARCS_VERTICES", 0)
+            with PieceStore(tmp_path) as store, warnings.catch_warnings():
+                warnings.simplefilter("error")
+                merger = SeamMerger(NODATA, store)
+                linked: list[shapely.Geometry] = []
+                for top in range(0, shape[0], rows):
+                    strip = classes[top : top + rows]
+                    merger.start_strip(strip, top, last=top + rows >= shape[0])
+                    for chunk in strip_polygons(strip, NODATA, top, 1000):
+                        linked += merger.add(*chunk)[0].tolist()
+                    for item in merger.end_strip():
+                        assert not isinstance(item, LargeRegion)
+                        linked += item[0].tolist()
+        assert len(linked) == len(overlay)
+        assert shapely.is_valid(linked).all(), shapely.is_valid_reason(linked)
+        assert canonical(linked) == canonical(overlay)
+        whole = [g for chunk, _ in strip_polygons(classes, NODATA, 0, 10**6) for g in chunk]
+        assert canonical(linked) == canonical(whole)
+    assert linked_count[0] > 50
