@@ -38,9 +38,10 @@ def _parse_extent(extent: str | None) -> tuple[float, float, float, float] | Non
     return xmin, ymin, xmax, ymax
 
 
-# The library's parameter names in its messages, and this command's flags for them.
-FLAGS = {"batch_size": "--batch-size", "tile_size": "--tile-size"}
-_PARAMETER = re.compile(r"\b(" + "|".join(FLAGS) + r")\b")
+# The library's parameter names in its messages, and this command's flags for them. "overlap"
+# is matched only where it names the parameter: the word also occurs as "does not overlap".
+FLAGS = {"batch_size": "--batch-size", "tile_size": "--tile-size", "overlap": "--overlap"}
+_PARAMETER = re.compile(r"\b(batch_size|tile_size|overlap(?= must| \(in pixels\)))\b")
 
 
 @contextmanager

@@ -41,9 +41,9 @@ from s5geo.errors import UserError
 from s5geo.infer import Model, load_model, predict_scene
 from s5geo.io.atomic import atomic_outputs, check_output_folder
 from s5geo.metrics import confusion_matrix, percent, scores
+from s5geo.modelfile import NODATA
 
 TIFF_SUFFIXES = (".tif", ".tiff")
-NODATA = 255  # class value of nodata pixels in predict_scene's output
 
 
 def labelled_pairs(data: DataConfig, split: str) -> list[tuple[Path, Path]]:

@@ -29,6 +29,9 @@ REQUIRED_KEYS = (
     "s5geo.input_scale",
 )
 
+# The class value of nodata pixels in every class raster s5geo writes; class ids are 0..254.
+NODATA = 255
+
 # Colours used when a model names no colours of its own (a qualitative palette, readable on maps).
 DEFAULT_PALETTE = (
     "#E6194B", "#3CB44B", "#FFE119", "#4363D8", "#F58231", "#911EB4", "#46F0F0", "#F032E6",

@@ -20,8 +20,7 @@ from collections.abc import Callable
 import numpy as np
 
 from s5geo.infer.tiling import WindowPlan
-
-NODATA = 255
+from s5geo.modelfile import NODATA
 
 # emit(first_row, classes[h, width] uint8, confidence[h, width] uint8) for consecutive rows; the
 # confidence rows are a [h, 1] placeholder when the blender was made without confidence.

@@ -484,12 +484,12 @@ def predict_into(
         if not 0 <= ov <= tile // 2:
             raise UserError(
                 f"model {m.path.name}: its tiles_overlap of {info.overlap_pct:g} % must lie in "
-                "0..50 %; pass --overlap in pixels to override it"
+                "0..50 %; pass overlap (in pixels) to override it"
             )
     else:
         ov = overlap
         if not 0 <= ov <= tile // 2:
-            raise UserError(f"--overlap must lie in 0..{tile // 2} px for {tile}-px tiles")
+            raise UserError(f"overlap must lie in 0..{tile // 2} px for {tile}-px tiles")
     name = Path(scene).name
     raster_final = Path(out_raster)
     check_suffix(raster_final, (".tif", ".tiff"), "the class raster")

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 from affine import Affine
 
-from s5geo.io.raster import BLOCK, NODATA, BlockRowWriter, GridSpec
+from s5geo.io.raster import BLOCK, BlockRowWriter, GridSpec
+from s5geo.modelfile import NODATA
 
 # Output rows per step of ``mode_2x2`` (temporaries: about 12 bytes per output pixel).
 MODE_ROWS = 32

@@ -28,7 +28,8 @@ from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
-NODATA = 255
+from s5geo.modelfile import NODATA
+
 BLOCK = 512
 # GDAL's block cache during prediction and the COG copy, in bytes: rasterio.Env hands an integer
 # GDAL_CACHEMAX to GDALSetCacheMax64, which takes bytes (GDAL's own config option reads small

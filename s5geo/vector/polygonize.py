@@ -44,6 +44,7 @@ from rasterio.io import DatasetReader
 from s5geo.errors import UserError
 from s5geo.io.gpkg import PolygonBatch, write_default_style, write_polygon_layer
 from s5geo.io.qgis_style import vector_qml
+from s5geo.modelfile import NODATA
 from s5geo.vector.area import GroundMetrics
 from s5geo.vector.merge import LargeRegion, SeamMerger
 from s5geo.vector.shapes import strip_polygons, to_world
@@ -53,7 +54,6 @@ from s5geo.vector.spill import PieceStore
 from s5geo.vector.streamed import StreamedPolygon
 from s5geo.vector.validity import needs_check, valid_polygons
 
-NODATA = 255  # the class rasters' nodata value, used when a raster declares none
 # Polygons per batch written (and simplified as one coverage), and converted from GDAL at a time.
 # Each is held a few times over while it is converted (GEOS, WKB, the CRS copy); measured on the
 # 24 MP benchmark raster, 5,000 and 2,000 instead of 20,000 and 10,000 lowered the peak by

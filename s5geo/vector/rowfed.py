@@ -32,8 +32,9 @@ from types import TracebackType
 import numpy as np
 
 from s5geo.errors import Cancelled, UserError
+from s5geo.modelfile import NODATA
 from s5geo.vector.area import GroundMetrics
-from s5geo.vector.polygonize import NODATA, VectorResult, strip_rows, write_layer
+from s5geo.vector.polygonize import VectorResult, strip_rows, write_layer
 from s5geo.vector.sieve import WINDOW_PIXELS
 
 # How often ``finish`` wakes to report progress while it waits for the worker (seconds).

@@ -123,3 +123,21 @@ def test_scene_names_and_options_users_get_wrong(tmp_path: Path, rng) -> None:
         assert_one_error_line(s5geo(*args), words)
     version = s5geo("--version")
     assert version.returncode == 0 and version.stdout.strip() == f"s5geo {__version__}"
+
+
+def test_the_library_names_overlap_and_the_cli_its_flag(tmp_path: Path) -> None:
+    from s5geo.errors import UserError
+    from s5geo.infer import predict_scene
+
+    scene = write_scene(tmp_path / "s.tif", np.full((3, 64, 64), 100, np.uint8))
+    model = build_perpixel_model(tmp_path / "m.onnx")
+    try:
+        predict_scene(scene, tmp_path / "a.tif", model=model, overlap=1000)
+    except UserError as exc:
+        assert str(exc).startswith("overlap must lie in 0..32 px")
+    else:
+        raise AssertionError("an overlap over half the tile was accepted")
+    run = s5geo("predict", str(scene), "--out", str(tmp_path / "b.tif"), "--model", str(model),
+                "--overlap", "1000")  # fmt: skip
+    assert_one_error_line(run, "--overlap must lie in 0..32 px")
+    assert not (tmp_path / "b.tif").exists()
