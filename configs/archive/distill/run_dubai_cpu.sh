@@ -1,10 +1,10 @@
 #!/bin/bash
 # Runs the CPU distillation recipes on the Dubai protocol one after another, in the background:
-#   nohup configs/distill/run_dubai_cpu.sh > runs/distill/driver.log 2>&1 &
+#   nohup configs/archive/distill/run_dubai_cpu.sh > runs/distill/driver.log 2>&1 &
 # The supervised-only student needs no teacher and runs first; the others wait until the S4P
-# teacher run (runs/dubai_all.sh) has finished (its test.json exists). Every run resumes when the
-# script is started again; wall times are appended to runs/distill/wall.txt.
-cd "$(dirname "$0")/../.." || exit 1
+# teacher run (scripts/dubai_s4p_results.sh, seed 0) has finished (its test.json exists). Every
+# run resumes when the script is started again; wall times are appended to runs/distill/wall.txt.
+cd "$(dirname "$0")/../../.." || exit 1
 mkdir -p runs/distill
 TEACHER_RUN=runs/dubai/dubai_cpu_seed0
 one() {  # method
