@@ -5,10 +5,13 @@ Two kinds of features describe each pixel:
 - **filter features**, the ones ilastik and the QGIS classification plugins use: each band
   smoothed by a Gaussian, its Laplacian of Gaussian and its gradient magnitude, at scales from
   sub-pixel to 10 px. They see colour, texture and edges in any number of bands of any sensor;
-- **encoder features**: the 32 channels of the bundled network's decoder (its FPN output, a
-  quarter of the tile's resolution, upsampled bilinearly), taken from three 8-bit-like bands.
-  They carry what the network learnt about shapes and context from the Dubai labels, which the
-  filters cannot see (a roof against bare ground of the same colour).
+- **encoder features**: two layers of the bundled network, both at a quarter of the tile's
+  resolution and upsampled bilinearly, taken from three 8-bit-like bands: the 32 channels of its
+  decoder (the FPN output), which carry what the network learnt about shapes and context from the
+  Dubai labels and which the filters cannot see (a roof against bare ground of the same colour);
+  and the 64 channels of its first residual stage, lower-level texture and edge detectors that
+  owe less to Dubai's classes and so carry over better to imagery unlike Dubai's (on the fit
+  benchmark, adding them helped on every group of scenes: docs/FIT.md).
 
 Both are built as ONNX nodes rather than computed in NumPy/SciPy so that the same graph makes the
 training features and, with the classifier appended (:mod:`s5geo.fit.graph`), the model file that
@@ -31,9 +34,13 @@ from s5geo.fit.scaling import BandScaling
 
 # ilastik's default scales (its "sigma" presets 0.7 to 10), used by the baseline and the quick tier.
 SIGMAS = (0.7, 1.0, 1.6, 3.5, 5.0, 10.0)
-# The bundled network's FPN output (before its segmentation head): 32 channels at 1/4 resolution.
-ENCODER_TENSOR = "sum_1_DequantizeLinear_Output"
-ENCODER_CHANNELS = 32
+# Tensors of the bundled network read as features, each at 1/4 of the tile's resolution: its FPN
+# output (before the segmentation head) and its first residual stage; name, channels, feature name.
+ENCODER_TENSORS = (
+    ("sum_1_DequantizeLinear_Output", 32, "decoder"),
+    ("relu_4_DequantizeLinear_Output", 64, "layer1_"),
+)
+ENCODER_CHANNELS = sum(channels for _, channels, _ in ENCODER_TENSORS)
 OPSET = 18
 PREFIX = "enc/"
 
@@ -59,7 +66,8 @@ class FeatureSpec:
             for kind in ("gauss", "log", "gradmag"):
                 out += [f"{kind}{s:g}_b{self.scaling.bands[c]}" for c in range(self.bands)]
         if self.encoder:
-            out += [f"encoder{k}" for k in range(ENCODER_CHANNELS)]
+            for _, channels, stem in ENCODER_TENSORS:
+                out += [f"{stem}{k}" for k in range(channels)]
         return out
 
 
@@ -138,13 +146,17 @@ def _filters(b: _Builder, z: str, channels: int, sigma: float) -> list[str]:
     return [smooth, log, grad]
 
 
-def _encoder_nodes(encoder: onnx.ModelProto, rgb: str) -> tuple[list, list, str]:
-    """The bundled network's nodes up to its FPN output, renamed, reading ``rgb``."""
+def _encoder_nodes(encoder: onnx.ModelProto, rgb: str) -> tuple[list, list, list[str]]:
+    """The bundled network's nodes up to its feature tensors, renamed, reading ``rgb``."""
     g = encoder.graph
     image = g.input[0].name
     producer = {o: n for n in g.node for o in n.output}
+    wanted = [name for name, _, _ in ENCODER_TENSORS]
+    missing = [t for t in wanted if t not in producer]
+    if missing:
+        raise ValueError(f"the encoder graph has no tensor {missing[0]!r}")
     need: set[str] = set()
-    stack = [ENCODER_TENSOR]
+    stack = list(wanted)
     while stack:
         t = stack.pop()
         if t in need:
@@ -152,8 +164,6 @@ def _encoder_nodes(encoder: onnx.ModelProto, rgb: str) -> tuple[list, list, str]
         need.add(t)
         if t in producer:
             stack.extend(i for i in producer[t].input if i)
-    if ENCODER_TENSOR not in producer:
-        raise ValueError(f"the encoder graph has no tensor {ENCODER_TENSOR!r}")
 
     def rename(t: str) -> str:
         if not t:
@@ -177,7 +187,7 @@ def _encoder_nodes(encoder: onnx.ModelProto, rgb: str) -> tuple[list, list, str]
             copy.CopyFrom(init)
             copy.name = PREFIX + init.name
             inits.append(copy)
-    return nodes, inits, PREFIX + ENCODER_TENSOR
+    return nodes, inits, [PREFIX + t for t in wanted]
 
 
 def feature_graph(
@@ -210,9 +220,10 @@ def feature_graph(
         )
         stretched = b.op("Add", [b.op("Mul", [picked, rgb_gain], "rgb_scaled"), rgb_off], "rgb")
         rgb = b.op("Clip", [stretched, lo, hi], "rgb01")
-        enc_nodes, enc_inits, enc_out = _encoder_nodes(encoder, rgb)
+        enc_nodes, enc_inits, enc_outs = _encoder_nodes(encoder, rgb)
         b.nodes += enc_nodes
         b.inits += enc_inits
+        enc_out = b.op("Concat", enc_outs, "encoder", axis=1)
         scales = b.const("up", np.array([1.0, 1.0, 4.0, 4.0], np.float32))
         parts.append(
             b.op("Resize", [enc_out, "", scales], "encoder_up", mode="linear",

@@ -59,8 +59,10 @@ def test_feature_count_and_names(filters: tuple[FeatureSpec, np.ndarray, np.ndar
                          "gradmag0.7_b2", "gradmag0.7_b4"]  # fmt: skip
     assert names[-1] == "gradmag10_b4"
     with_encoder = FeatureSpec(bands=4, scaling=_scaling((1, 2, 3, 4), (1.0,) * 4, (0.0,) * 4))
-    assert with_encoder.count == 3 * 4 * len(SIGMAS) + ENCODER_CHANNELS == 104
-    assert with_encoder.names()[-ENCODER_CHANNELS:] == [f"encoder{k}" for k in range(32)]
+    assert with_encoder.count == 3 * 4 * len(SIGMAS) + ENCODER_CHANNELS == 72 + 96
+    assert with_encoder.names()[-ENCODER_CHANNELS:] == [f"decoder{k}" for k in range(32)] + [
+        f"layer1_{k}" for k in range(64)
+    ]
 
 
 def test_context_fits_the_sample_margin() -> None:

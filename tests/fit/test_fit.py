@@ -36,6 +36,7 @@ from rasterio.features import rasterize
 
 from s5geo.errors import Cancelled, UserError
 from s5geo.fit import FitResult, fit_model
+from s5geo.fit.features import ENCODER_CHANNELS
 from s5geo.fit.labels import read_labels
 from s5geo.infer import Progress, load_model, predict_scene
 from s5geo.io.gpkg import write_default_style
@@ -98,7 +99,7 @@ def test_model_file_contract(naip: dict[str, Any]) -> None:
     assert info.bands == (1, 2, 3, 4)  # every band of the NAIP scene, near infrared included
     assert info.input_scale == 255.0 and info.tile_size == 512
     assert info.recipe["class_field"] == "class" and info.recipe["labels"] == "labels.gpkg"
-    assert info.recipe["features"] == 3 * 4 * 6 + 32
+    assert info.recipe["features"] == 3 * 4 * 6 + ENCODER_CHANNELS
     meta = {p.key for p in onnx.load(str(path), load_external_data=False).metadata_props}
     assert set(REQUIRED_KEYS) <= meta
     graph = onnx.load(str(path)).graph
