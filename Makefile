@@ -11,7 +11,7 @@ OUT ?= demo-output
 # from PyPI. Pinned here, not in pyproject.toml, so `pip install s5geo[train]` stays flexible.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
-.PHONY: demo test lint typecheck unit docs qgis-test qgis-plugin bench results-s4p default-model clean
+.PHONY: demo test lint typecheck unit docs qgis-test qgis-plugin bench results-s4p default-model dist clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,7 @@ demo: $(VENV)/.deploy
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: $(VENV)/.dev
 	$(BIN)/mypy s5geo
@@ -71,6 +72,12 @@ test: lint typecheck docs unit qgis-test
 qgis-plugin:
 	$(PYTHON) scripts/qgis/build_plugin.py
 
+# The sdist and the wheel into dist/, the bundled model inside: `pip install dist/s5geo-*.whl`
+# is the deployment install on a machine without the repository.
+dist: $(VENV)/.dev
+	rm -rf dist
+	$(BIN)/python -m build --outdir dist .
+
 bench: $(VENV)/.dev
 	$(BIN)/python bench/run_all.py
 
@@ -84,4 +91,4 @@ default-model: $(VENV)/.dev
 	scripts/default_model.sh
 
 clean:
-	rm -rf $(OUT) dist build site .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(OUT) dist build site .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

@@ -49,7 +49,7 @@ def measure(config: Path, overrides: list[str], threads: int, steps: int) -> dic
     import torch
 
     import s5geo.distill.losses as losses
-    from s5geo.data.classes import get_class_map
+    from s5geo.datasets.classes import get_class_map
     from s5geo.distill.config import load_distill_config
     from s5geo.distill.data import DistillDataModule
     from s5geo.distill.module import DistillModule

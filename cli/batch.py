@@ -11,6 +11,7 @@ import typer
 
 from s5geo.errors import UserError
 from s5geo.io.inputs import SceneInput
+from s5geo.options import PredictOptions
 
 # Exit status of a --keep-going run in which some scenes failed (2 is a user error, 1 a bug).
 SOME_FAILED = 3
@@ -22,24 +23,20 @@ def run_folder(
     loaded_model: Any,
     *,
     model: Path | None,
-    providers: list[str] | None,
-    tile_size: int | None,
-    overlap: int | None,
-    batch_size: int,
-    resample: bool,
+    options: PredictOptions,
     polygons: bool,
     confidence: bool,
-    min_area: float,
-    simplify: float,
     workers: int,
     scheduler: str | None,
     keep_going: bool,
     overwrite: bool,
     crs: str | None,
     quiet: bool,
+    layer: Path | None = None,
 ) -> None:
     """Run :func:`s5geo.largearea.predict_many` and report it: a line per scene on stderr, the
-    run's files on stdout, exit status 3 when ``keep_going`` let scenes fail."""
+    run's files on stdout, exit status 3 when ``keep_going`` let scenes fail. ``layer``: the
+    run's polygon layer (``--out run.gpkg`` or ``run.parquet`` beside ``--out-dir``)."""
     from s5geo.cli.progress import progress_bar, stderr
 
     from s5geo.infer.runtime import short_name
@@ -55,17 +52,17 @@ def run_folder(
             CRS.from_user_input(crs)
         except CRSError:
             raise UserError(f"--crs {crs} is not a CRS (e.g. EPSG:3857)") from None
-    options = RunOptions(
+    run_options = RunOptions(
         model=str(model) if model else None,
-        providers=tuple(providers) if providers else None,
-        tile_size=tile_size,
-        overlap=overlap,
-        batch_size=batch_size,
-        resample=resample,
+        providers=options.providers,
+        tile_size=options.tile_size,
+        overlap=options.overlap,
+        batch_size=options.batch_size,
+        resample=options.resample,
         polygons=polygons,
         confidence=confidence,
-        min_area_m2=min_area,
-        simplify_m=simplify,
+        min_area_m2=options.min_area_m2,
+        simplify_m=options.simplify_m,
     )
 
     def log(line: str) -> None:
@@ -78,8 +75,9 @@ def run_folder(
     quiet_bar = quiet or bool(workers or scheduler)
     with progress_bar(quiet_bar, label=f"({short_name(loaded_model.provider)})") as bar:
         result = predict_many(
-            inputs, out_dir, options, workers=workers, scheduler=scheduler,
-            keep_going=keep_going, overwrite=overwrite, crs=crs, progress=bar, log=log,
+            inputs, out_dir, run_options, workers=workers, scheduler=scheduler,
+            keep_going=keep_going, overwrite=overwrite, crs=crs, layer=layer, progress=bar,
+            log=log,
         )  # fmt: skip
     counts: dict[str, int] = {}
     for scene in result.scenes:
@@ -92,6 +90,8 @@ def run_folder(
         log(f"no mosaic: {result.mosaic_note}")
     if result.mosaic is not None:
         print(f"mosaic: {result.mosaic}")
+    if result.layer is not None:
+        print(f"polygons: {result.layer} ({result.layer_polygons} features)")
     print(f"run index: {result.index}")
     print(f"manifest: {result.manifest}")
     if result.failed:

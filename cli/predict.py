@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +12,7 @@ import typer
 from rich.table import Table
 
 from s5geo.errors import UserError
+from s5geo.options import OVERLAP_MAX_SHARE, ParameterError, PredictOptions
 
 EXAMPLE = """
 Example:
@@ -38,19 +38,32 @@ def _parse_extent(extent: str | None) -> tuple[float, float, float, float] | Non
     return xmin, ymin, xmax, ymax
 
 
-# The library's parameter names in its messages, and this command's flags for them. "overlap"
-# is matched only where it names the parameter: the word also occurs as "does not overlap".
-FLAGS = {"batch_size": "--batch-size", "tile_size": "--tile-size", "overlap": "--overlap"}
-_PARAMETER = re.compile(r"\b(batch_size|tile_size|overlap(?= must| \(in pixels\)))\b")
+# The library's parameters, as this command's flags: a ParameterError is worded with them.
+FLAGS = {
+    "tile_size": "--tile-size",
+    "overlap": "--overlap",
+    "batch_size": "--batch-size",
+    "providers": "--providers",
+    "resample": "--resample",
+    "min_area_m2": "--min-area",
+    "simplify_m": "--simplify",
+    "out_raster": "--raster",
+    "out_vector": "--out .gpkg",
+    "confidence": "--confidence",
+    "quicklook": "--quicklook",
+    "bounds": "--extent",
+}
+DEFAULTS = PredictOptions()
+LIMITS = PredictOptions.LIMITS
 
 
 @contextmanager
 def _as_flags() -> Iterator[None]:
-    """Library errors name parameters (``batch_size``): re-raise them naming the flags."""
+    """Library errors name its parameters (``batch_size``): re-raise them naming the flags."""
     try:
         yield
-    except UserError as exc:
-        raise UserError(_PARAMETER.sub(lambda m: FLAGS[m.group(1)], str(exc))) from None
+    except ParameterError as exc:
+        raise UserError(exc.worded(FLAGS)) from None
 
 
 def predict(
@@ -62,7 +75,11 @@ def predict(
         "@list.txt, or a STAC Item/ItemCollection JSON. Several scenes need --out-dir.",
     ),
     out: Path | None = typer.Option(
-        None, "--out", "-o", help="Output .gpkg (polygons + raster) or .tif, for one scene."
+        None,
+        "--out",
+        "-o",
+        help="Output .gpkg (polygons + raster) or .tif, for one scene; with --out-dir, the "
+        "run's one polygon layer, .gpkg or .parquet (GeoParquet).",
     ),
     out_dir: Path | None = typer.Option(
         None,
@@ -87,26 +104,38 @@ def predict(
         False, help="With --out-dir: record unreadable scenes as failed and go on (exit 3)."
     ),
     crs: str | None = typer.Option(
-        None, help="With --out-dir: CRS of the run index footprints (default: the first scene's)."
+        None,
+        help="With --out-dir: CRS of the run index and the --out polygon layer "
+        "(default: the first scene's).",
     ),
     raster: Path | None = typer.Option(None, help="Class raster path (default: OUT with .tif)."),
     model: Path | None = typer.Option(None, help="ONNX model file (default: the bundled model)."),
     confidence: Path | None = typer.Option(None, help="Also write a confidence COG (0-100 %)."),
     quicklook: Path | None = typer.Option(None, help="Also write a PNG quicklook of the map."),
-    tile_size: int | None = typer.Option(None, help="Tile side in pixels (model default)."),
-    overlap: int | None = typer.Option(None, help="Overlap between tiles in pixels."),
-    batch_size: int = typer.Option(4, help="Tiles per inference batch."),
+    tile_size: int | None = typer.Option(
+        None, help=f"Tile side in pixels, at least {LIMITS['tile_size'].low:g} (model default)."
+    ),
+    overlap: int | None = typer.Option(
+        None,
+        help=f"Overlap between tiles in pixels, at most {OVERLAP_MAX_SHARE:.0%} of the tile "
+        "(model default).",
+    ),
+    batch_size: int = typer.Option(DEFAULTS.batch_size, help="Tiles per inference batch."),
     providers: str | None = typer.Option(
         None, help="Execution providers in order, e.g. 'tensorrt,cuda,cpu' (default: best)."
     ),
     extent: str | None = typer.Option(
         None, help="Process only xmin,ymin,xmax,ymax (scene CRS; pixels if not georeferenced)."
     ),
-    min_area: float = typer.Option(0.0, help="Minimum mapping unit in m² (smaller regions merge)."),
-    simplify: float = typer.Option(
-        0.0, help="Simplification tolerance in metres (keeps topology)."
+    min_area: float = typer.Option(
+        DEFAULTS.min_area_m2, help="Minimum mapping unit in m² (smaller regions merge)."
     ),
-    resample: bool = typer.Option(True, help="Resample to the model's resolution when it differs."),
+    simplify: float = typer.Option(
+        DEFAULTS.simplify_m, help="Simplification tolerance in metres (keeps topology)."
+    ),
+    resample: bool = typer.Option(
+        DEFAULTS.resample, help="Resample to the model's resolution when it differs."
+    ),
     overwrite: bool = typer.Option(False, help="Replace existing outputs."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar or summary."),
 ) -> None:
@@ -114,11 +143,21 @@ def predict(
     from s5geo.cli.progress import progress_bar, stderr
 
     from s5geo.infer import load_model
+    from s5geo.infer.planning import tiling
     from s5geo.infer.runtime import short_name
     from s5geo.io.inputs import check_remote, remote_env, resolve_inputs
     from s5geo.segment import segment_scene
 
-    chosen = [p.strip() for p in providers.split(",") if p.strip()] if providers else None
+    with _as_flags():
+        options = PredictOptions(
+            tile_size=tile_size,
+            overlap=overlap,
+            batch_size=batch_size,
+            providers=tuple(p.strip() for p in (providers or "").split(",") if p.strip()) or None,
+            resample=resample,
+            min_area_m2=min_area,
+            simplify_m=simplify,
+        )
     run_flags = {
         "--polygons": polygons, "--with-confidence": with_confidence, "--workers": workers,
         "--scheduler": scheduler, "--keep-going": keep_going, "--crs": crs,
@@ -131,25 +170,29 @@ def predict(
         used = [flag for flag, value in run_flags.items() if value]
         if used:
             raise UserError(f"{used[0]} applies to runs into a folder: use --out-dir FOLDER")
-    m = load_model(model, chosen)
+    m = load_model(model, options.providers)
     inputs = resolve_inputs(scenes, asset=asset, bands=m.info.bands)
     if out_dir is not None:
         from s5geo.cli.batch import run_folder
 
-        if out is not None or raster is not None or confidence is not None or quicklook:
+        if out is not None and out.suffix.lower() not in (".gpkg", ".parquet"):
             raise UserError(
-                "--out-dir writes one set of files per scene: --out, --raster, --confidence "
-                "and --quicklook name single files (use --with-confidence for confidence COGs)"
+                f"with --out-dir, --out names the run's polygon layer: .gpkg or .parquet, not "
+                f"{out.name} (the class rasters are STEM.tif in the folder)"
+            )
+        if raster is not None or confidence is not None or quicklook:
+            raise UserError(
+                "--out-dir writes one set of files per scene: --raster, --confidence and "
+                "--quicklook name single files (use --with-confidence for confidence COGs)"
             )
         if extent is not None:
             raise UserError("--extent applies to one scene (--out), not to --out-dir runs")
         with _as_flags():
+            tiling(options, m)  # a tile or overlap the model cannot take fails before any scene
             run_folder(
-                inputs, out_dir, m, model=model, providers=chosen, tile_size=tile_size,
-                overlap=overlap, batch_size=batch_size, resample=resample, polygons=polygons,
-                confidence=with_confidence, min_area=min_area, simplify=simplify,
-                workers=workers, scheduler=scheduler, keep_going=keep_going,
-                overwrite=overwrite, crs=crs, quiet=quiet,
+                inputs, out_dir, m, model=model, options=options, polygons=polygons,
+                confidence=with_confidence, workers=workers, scheduler=scheduler,
+                keep_going=keep_going, overwrite=overwrite, crs=crs, quiet=quiet, layer=out,
             )  # fmt: skip
         return
     if len(inputs) > 1:
@@ -169,8 +212,6 @@ def predict(
         out_raster, out_vector = (raster or out.with_suffix(".tif")), out
     else:
         raise UserError(f"--out must end in .gpkg or .tif, not {out.suffix or 'nothing'}")
-    if min_area < 0 or simplify < 0:
-        raise UserError("--min-area and --simplify must not be negative")
     if out_vector is None and (min_area or simplify):
         raise UserError("--min-area and --simplify apply to polygons: use --out NAME.gpkg")
     with (
@@ -183,15 +224,10 @@ def predict(
             out_raster=out_raster,
             out_vector=out_vector,
             model=m,
+            options=options,
             confidence=confidence,
             quicklook=quicklook,
             bounds=_parse_extent(extent),
-            tile_size=tile_size,
-            overlap=overlap,
-            batch_size=batch_size,
-            resample=resample,
-            min_area_m2=min_area,
-            simplify_m=simplify,
             overwrite=overwrite,
             progress=bar,
         )

@@ -31,7 +31,7 @@ from qgis.core import (
 )
 from qgis.PyQt.QtGui import QIcon
 
-from .backend import ReadableError, installed_s5geo, raster_file
+from .backend import ReadableError, installed_s5geo, option_defaults, option_limits, raster_file
 from .runner import run_segmentation
 from .styling import ClassStylePostProcessor
 
@@ -42,6 +42,21 @@ PROVIDER_CHOICES: tuple[tuple[str, list[str] | None], ...] = (
     ("Automatic (TensorRT, then CUDA, then CPU)", None),
     ("CPU only", ["CPUExecutionProvider"]),
 )
+
+# The prediction options behind this algorithm's number fields: library parameter -> (field,
+# label, what the field takes, whether it takes integers). Errors name a parameter by its label.
+OPTION_FIELDS: dict[str, tuple[str, str, str, bool]] = {
+    "min_area_m2": ("MIN_AREA", "Minimum mapping unit", "m²", False),
+    "simplify_m": ("SIMPLIFY", "Polygon simplification tolerance", "m", False),
+    "tile_size": ("TILE_SIZE", "Tile size", "pixels; empty for the model's", True),
+    "overlap": ("OVERLAP", "Tile overlap", "pixels; empty for the model's", True),
+    "batch_size": ("BATCH_SIZE", "Batch size", "tiles per inference call", True),
+}
+FIELD_NAMES = {
+    **{param: label for param, (_, label, _, _) in OPTION_FIELDS.items()},
+    "bounds": "Processing extent",
+    "out_vector": "Land-cover polygons",
+}
 
 HELP = """<p>Classifies every pixel of a raster layer into land-cover classes with an ONNX model
 and writes a <b>land-cover raster</b> (Cloud-Optimized GeoTIFF, one class id per pixel, nodata
@@ -54,7 +69,7 @@ styled by class, with the model's colours and names.</p>
 <p><b>Minimum mapping unit</b> removes patches smaller than this area (m²) by merging them into
 their neighbours; <b>simplification</b> smooths polygon outlines (tolerance in metres) while
 neighbouring polygons keep shared edges.</p>
-<p>Tile size, overlap and batch size default to the model's own settings; a smaller batch uses less
+<p>Tile size and overlap default to the model's own settings; a smaller batch uses less
 memory.</p>"""
 
 
@@ -108,46 +123,10 @@ class SegmentLandCover(QgsProcessingAlgorithm):
         self.addParameter(
             QgsProcessingParameterExtent(self.EXTENT, "Processing extent", optional=True)
         )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.MIN_AREA,
-                "Minimum mapping unit (m²)",
-                type=QgsProcessingParameterNumber.Double,
-                defaultValue=0.0,
-                minValue=0.0,
-            )
-        )
-        self.addParameter(
-            QgsProcessingParameterNumber(
-                self.SIMPLIFY,
-                "Polygon simplification tolerance (m)",
-                type=QgsProcessingParameterNumber.Double,
-                defaultValue=0.0,
-                minValue=0.0,
-            )
-        )
+        for param in ("min_area_m2", "simplify_m"):
+            self.addParameter(_option_field(param))
         advanced = [
-            QgsProcessingParameterNumber(
-                self.TILE_SIZE,
-                "Tile size (pixels; empty for the model's)",
-                type=QgsProcessingParameterNumber.Integer,
-                optional=True,
-                minValue=16,
-            ),
-            QgsProcessingParameterNumber(
-                self.OVERLAP,
-                "Tile overlap (pixels; empty for the model's)",
-                type=QgsProcessingParameterNumber.Integer,
-                optional=True,
-                minValue=0,
-            ),
-            QgsProcessingParameterNumber(
-                self.BATCH_SIZE,
-                "Batch size (tiles per inference call)",
-                type=QgsProcessingParameterNumber.Integer,
-                defaultValue=4,
-                minValue=1,
-            ),
+            *(_option_field(param) for param in ("tile_size", "overlap", "batch_size")),
             QgsProcessingParameterEnum(
                 self.EXECUTION,
                 "Execution provider",
@@ -200,13 +179,14 @@ class SegmentLandCover(QgsProcessingAlgorithm):
         if _given(parameters, self.EXTENT):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
             bounds = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
-        overlap = None
-        if _given(parameters, self.OVERLAP):
-            overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
-        tile_size = None
-        if _given(parameters, self.TILE_SIZE):
-            tile_size = self.parameterAsInt(parameters, self.TILE_SIZE, context)
-        execution = self.parameterAsEnum(parameters, self.EXECUTION, context)
+        options: dict[str, Any] = {}
+        for param, (field, _, _, integer) in OPTION_FIELDS.items():
+            if _given(parameters, field):
+                read = self.parameterAsInt if integer else self.parameterAsDouble
+                options[param] = read(parameters, field, context)
+        providers = PROVIDER_CHOICES[self.parameterAsEnum(parameters, self.EXECUTION, context)][1]
+        if providers is not None:
+            options["providers"] = providers
 
         feedback.pushInfo(f"Scene: {scene}")
         feedback.pushInfo(f"Model: {model or 'bundled default'}")
@@ -215,15 +195,10 @@ class SegmentLandCover(QgsProcessingAlgorithm):
             "out_vector": vector_out,
             "model": model,
             "bounds": bounds,
-            "tile_size": tile_size,
-            "overlap": overlap,
-            "batch_size": self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-            "providers": PROVIDER_CHOICES[execution][1],
-            "min_area_m2": self.parameterAsDouble(parameters, self.MIN_AREA, context),
-            "simplify_m": self.parameterAsDouble(parameters, self.SIMPLIFY, context),
+            "options": options,
             "overwrite": True,  # Processing asks before overwriting a file the analyst picked
         }
-        done = run_segmentation(scene, kwargs, feedback)
+        done = run_segmentation(scene, kwargs, feedback, names=FIELD_NAMES)
         for warning in done["warnings"]:
             feedback.pushWarning(warning)
         feedback.pushInfo(
@@ -236,6 +211,24 @@ class SegmentLandCover(QgsProcessingAlgorithm):
                 details = context.layerToLoadOnCompletionDetails(path)
                 details.setPostProcessor(ClassStylePostProcessor.create())
         return {self.OUTPUT_RASTER: raster_out, self.OUTPUT_VECTOR: vector_out}
+
+
+def _option_field(param: str) -> QgsProcessingParameterNumber:
+    """The number field of the prediction option ``param``, with s5geo's default and lower bound
+    (none where s5geo cannot be imported: a run then says what is missing)."""
+    field, label, takes, integer = OPTION_FIELDS[param]
+    default = option_defaults().get(param)
+    limits = option_limits().get(param)
+    bounds = {"minValue": limits.low} if limits is not None else {}
+    kind = QgsProcessingParameterNumber.Integer if integer else QgsProcessingParameterNumber.Double
+    return QgsProcessingParameterNumber(
+        field,
+        f"{label} ({takes})",
+        type=kind,
+        defaultValue=default,
+        optional=default is None,
+        **bounds,
+    )
 
 
 def _given(parameters: dict[str, Any], name: str) -> bool:

@@ -2,7 +2,9 @@
 
 s5geo is imported when it is needed, never when QGIS loads the plugin: a QGIS whose Python lacks
 s5geo still starts, lists the algorithm and explains how to install the library, instead of
-showing an import traceback at startup. Segmentation itself runs in a child process (see
+showing an import traceback at startup. The one exception is :mod:`s5geo.options` (standard
+library only), whose defaults and valid ranges the algorithm's fields show, and which is simply
+left out where it cannot be imported. Segmentation itself runs in a child process (see
 worker.py); here the plugin only reads models and layers. Every message meant for the analyst is
 a :class:`ReadableError`; the algorithm and the dialogs show its text, never a traceback.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,6 +92,26 @@ def s5geo_problem() -> str | None:
     except S5geoMissing as exc:
         return str(exc)
     return None
+
+
+def option_defaults() -> dict[str, Any]:
+    """s5geo's default prediction options by parameter (:class:`s5geo.options.PredictOptions`),
+    or none where it cannot be imported."""
+    try:
+        from s5geo.options import PredictOptions
+    except ImportError:
+        return {}
+    return vars(PredictOptions())
+
+
+def option_limits() -> Mapping[str, Any]:
+    """The valid range of each numeric prediction option (``PredictOptions.LIMITS``), or none
+    where s5geo cannot be imported."""
+    try:
+        from s5geo.options import PredictOptions
+    except ImportError:
+        return {}
+    return PredictOptions.LIMITS
 
 
 def raster_file(layer: QgsRasterLayer | None) -> str:

@@ -58,14 +58,19 @@ def child_environment() -> dict[str, str]:
 
 
 def run_segmentation(
-    scene: str, kwargs: dict[str, Any], feedback: QgsProcessingFeedback
+    scene: str,
+    kwargs: dict[str, Any],
+    feedback: QgsProcessingFeedback,
+    names: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Segment ``scene`` with :func:`s5geo.segment.segment_scene` arguments ``kwargs``.
+    """Segment ``scene`` with :func:`s5geo.segment.segment_scene` arguments ``kwargs``, whose
+    ``options`` are the fields of :class:`s5geo.options.PredictOptions`.
 
+    ``names`` are what errors call the library's parameters (the algorithm's field labels).
     Returns the child's result summary; raises :class:`ReadableError` for problems the analyst
     can fix and ``QgsProcessingException`` for a cancelled run or a failure of s5geo itself.
     """
-    return run_job({"scene": scene, "kwargs": kwargs}, feedback)
+    return run_job({"scene": scene, "kwargs": kwargs, "names": names or {}}, feedback)
 
 
 def run_job(job: dict[str, Any], feedback: QgsProcessingFeedback) -> dict[str, Any]:

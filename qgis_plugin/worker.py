@@ -7,11 +7,13 @@ with (shapely 2.1 on Debian 12's GEOS 3.11 fails on every WKB write, for example
 process has only the wheels' libraries, and a crash in native code cannot take QGIS down.
 
 Protocol (JSON lines; no QGIS import here):
-- stdin, first line: the job, either ``{"scene": ..., "kwargs": {...}}`` for
-  :func:`s5geo.segment.segment_scene`, or ``{"task": "fit", "scenes": [...], "labels": ...,
-  "out": ..., "kwargs": {...}, "map": {...} | null}`` for :func:`s5geo.fit.fit_model` followed,
-  when ``map`` is given, by the segmentation of the first scene with the fitted model
-  (``map`` holds ``segment_scene`` arguments); any later line asks to cancel.
+- stdin, first line: the job, either ``{"scene": ..., "kwargs": {...}, "names": {...}}`` for
+  :func:`s5geo.segment.segment_scene` (``kwargs["options"]`` holds the fields of
+  :class:`s5geo.options.PredictOptions`, ``names`` what errors call the library's parameters),
+  or ``{"task": "fit", "scenes": [...], "labels": ..., "out": ..., "kwargs": {...}, "map": {...}
+  | null}`` for :func:`s5geo.fit.fit_model` followed, when ``map`` is given, by the
+  segmentation of the first scene with the fitted model (``map`` holds ``segment_scene``
+  arguments); any later line asks to cancel.
 - stdout: ``{"progress": {"stage", "fraction", "message"}}`` lines, then one final line,
   ``{"result": {...}}`` or ``{"error": message, "kind": "user" | "cancelled" | "missing"}``.
   Anything else (a bug) ends with a traceback on stderr and a non-zero status.
@@ -65,9 +67,12 @@ def reporter(
 
 def segment(job: dict[str, Any], cancelled: threading.Event) -> dict[str, Any]:
     """Segment one scene; the summary the plugin reports."""
+    from s5geo.options import PredictOptions
     from s5geo.segment import segment_scene
 
-    result = segment_scene(job["scene"], progress=reporter(cancelled), **job["kwargs"])
+    kwargs = dict(job["kwargs"])
+    options = PredictOptions(**kwargs.pop("options", {}))
+    result = segment_scene(job["scene"], options=options, progress=reporter(cancelled), **kwargs)
     pred = result.prediction
     return {
         "provider": pred.provider,
@@ -155,6 +160,7 @@ def main() -> int:
     threading.Thread(target=watch_stdin, daemon=True).start()
     try:
         from s5geo.errors import Cancelled, UserError
+        from s5geo.options import ParameterError
     except ImportError as exc:
         emit({"error": str(exc), "kind": "missing"})
         return 3
@@ -167,6 +173,9 @@ def main() -> int:
     except Cancelled:
         emit({"error": "Cancelled: no output was written.", "kind": "cancelled"})
         return 130
+    except ParameterError as exc:  # named as the plugin's fields name the parameter
+        emit({"error": exc.worded(job.get("names") or {}), "kind": "user"})
+        return 2
     except UserError as exc:
         emit({"error": str(exc), "kind": "user"})
         return 2

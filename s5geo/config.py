@@ -136,7 +136,7 @@ class DataConfig:
     kind: str = field(default="image_folder", metadata=one_of(*DATA_KINDS))
     root: str = "${S5GEO_DATA}/dubai"
     splits_file: str = "splits.json"
-    class_map: str = "dubai"  # a name in s5geo.data.classes
+    class_map: str = "dubai"  # a name in s5geo.datasets.classes
     images_dir: str = "images"
     masks_dir: str = "masks"
     image_glob: str = "*.tif"  # raster kind: scene files under images_dir

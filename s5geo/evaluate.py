@@ -4,19 +4,20 @@ Each image of the split is predicted with :func:`s5geo.infer.predict_scene` (win
 nodata handling exactly as for users' scenes) into a temporary folder, and compared with its label.
 The data are read as training reads them:
 
-- the split's images and labels come from :mod:`s5geo.data.splits` (splits-file names such as
+- the split's images and labels come from :mod:`s5geo.datasets.splits` (splits-file names such as
   Dubai's, or split specs that pair a benchmark's files in their distributed layout: ISPRS tile
   ids, LoveDA folders, OpenEarthMap lists; ``train``/``val``/``test`` name the config's splits);
 - images are read with the config's ``data.bands`` (the model's normalisation is its own), on
   their pixel grid (no resampling to the model's resolution, as for training and checkpoint
   evaluation), grey-scale PNG/JPEG images repeated to the bands asked for (as Pillow's RGB
   conversion does in training);
-- labels are decoded by the data's class map (:class:`s5geo.data.classes.ClassMap`: colour-coded
+- labels are decoded by the data's class map (:class:`s5geo.datasets.classes.ClassMap`: colour-coded
   ISPRS/iSAID labels, LoveDA/OpenEarthMap value offsets; unlisted values and colours are ignored);
   pixels the predictor leaves as nodata are ignored, as training ignores nodata pixels.
 
-Part of the deployment install: no torch (numpy and rasterio only; the confusion-matrix figure is
-drawn when matplotlib is installed).
+Part of the deployment install: no torch. It imports only the deployment's packages
+(:mod:`s5geo.infer`, :mod:`s5geo.io`, :mod:`s5geo.datasets`, :mod:`s5geo.plots`), which
+import-linter checks (``make lint``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import dataclasses
 import json
 import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +35,22 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 
 from s5geo.config import DataConfig
-from s5geo.data.classes import get_class_map
-from s5geo.data.splits import split_pairs
+from s5geo.datasets.classes import get_class_map
+from s5geo.datasets.splits import split_pairs
 from s5geo.errors import UserError
-from s5geo.infer import Model, load_model, predict_scene
+from s5geo.infer import Model, PredictOptions, load_model, predict_scene
 from s5geo.io.atomic import atomic_outputs, check_output_folder
 from s5geo.metrics import confusion_matrix, percent, scores
 from s5geo.modelfile import NODATA
+from s5geo.plots import plot_confusion
 
 TIFF_SUFFIXES = (".tif", ".tiff")
+AS_TRAINED = PredictOptions(resample=False)  # each image on its own pixel grid, as training reads
 
 
 def labelled_pairs(data: DataConfig, split: str) -> list[tuple[Path, Path]]:
     """(image, label) paths of ``split`` of an image-folder dataset, found and paired as for
-    training (:func:`s5geo.data.splits.split_pairs`)."""
+    training (:func:`s5geo.datasets.splits.split_pairs`)."""
     if data.kind != "image_folder":
         raise UserError(
             f"ONNX evaluation reads image-folder datasets; data.kind {data.kind!r} is evaluated "
@@ -102,9 +104,9 @@ def evaluate_onnx(
     """Scores in percent (mIoU, per-class IoU and F1, overall accuracy) of a model file on a split.
 
     ``model_path`` None means the bundled default model. ``split`` is a splits-file name, a split
-    spec, or ``train``/``val``/``test`` for the config's splits (:mod:`s5geo.data.splits`). With
-    ``out_dir``, writes ``<split>.json`` (:func:`split_file_name`) and, when matplotlib is
-    installed, the confusion-matrix figure, replacing earlier results of the split; ``out_dir``
+    spec, or ``train``/``val``/``test`` for the config's splits (:mod:`s5geo.datasets.splits`). With
+    ``out_dir``, writes ``<split>.json`` (:func:`split_file_name`) and the confusion-matrix
+    figure, replacing earlier results of the split; ``out_dir``
     is checked before any work and created then, but not the folders above it
     (:func:`s5geo.io.atomic.check_output_folder`).
     """
@@ -132,7 +134,7 @@ def evaluate_onnx(
             reader = _model_reading(model, image_bands(image, bands))
             with warnings.catch_warnings():  # image folders need not be georeferenced
                 warnings.simplefilter("ignore", NotGeoreferencedWarning)
-                predict_scene(image, out, model=reader, resample=False)
+                predict_scene(image, out, model=reader, options=AS_TRAINED)
                 with rasterio.open(out) as ds:
                     pred = ds.read(1)
             truth = class_map.encode(read_label(label_path))
@@ -160,34 +162,21 @@ def evaluate_onnx(
 
 
 def write_results(out_dir: Path, split: str, result: dict[str, Any], names: list[str]) -> None:
-    """Write ``<split>.json`` and, with matplotlib, the confusion-matrix figure into ``out_dir``,
-    together: both complete or neither (earlier results of the split are replaced). A folder
-    created here is removed again when they cannot be written."""
+    """Write ``<split>.json`` and the confusion-matrix figure into ``out_dir``, together: both
+    complete or neither (earlier results of the split are replaced). A folder created here is
+    removed again when they cannot be written."""
     created = not out_dir.exists()
     out_dir.mkdir(exist_ok=True)
     name = split_file_name(split)
-    plot = _confusion_plotter()
     try:
         with atomic_outputs(overwrite=True) as outputs:
             outputs.temp(out_dir / f"{name}.json").write_text(json.dumps(result, indent=2))
-            if plot is not None:
-                figure = outputs.temp(out_dir / f"confusion_{name}.png")
-                plot(np.asarray(result["confusion"]), names, figure)
+            figure = outputs.temp(out_dir / f"confusion_{name}.png")
+            plot_confusion(np.asarray(result["confusion"]), names, figure)
     except BaseException:
         if created and not any(out_dir.iterdir()):
             out_dir.rmdir()
         raise
-
-
-def _confusion_plotter() -> Callable[[npt.NDArray[Any], list[str], Path], None] | None:
-    """The confusion-matrix figure's writer; None in the deployment install (no matplotlib)."""
-    try:
-        import matplotlib  # noqa: F401  (the training install's; the deployment has none)
-    except ImportError:
-        return None
-    from s5geo.train.plots import plot_confusion
-
-    return plot_confusion
 
 
 def split_file_name(split: str) -> str:

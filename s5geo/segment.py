@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from s5geo.errors import Cancelled, UserError
+from s5geo.errors import Cancelled
 from s5geo.infer import Model, PredictResult, Progress, ProgressFn, load_model, predict_into
 from s5geo.io.atomic import atomic_outputs
 from s5geo.io.raster import GridSpec
 from s5geo.io.scene import open_scene, refuse_gcp_only
+from s5geo.options import ParameterError, PredictOptions
 
 if TYPE_CHECKING:
     from s5geo.vector import VectorResult
@@ -32,21 +33,26 @@ PREDICT_SHARE = 0.95
 
 @dataclass
 class SegmentResult:
+    """What :func:`segment_scene` did: the prediction, the polygon layer (None for a raster-only
+    run) and the seconds the whole job took."""
+
     prediction: PredictResult
     vector: VectorResult | None
     out_vector: Path | None
     seconds: float
 
 
-def check_polygon_crs(scene: str | Path, out_vector: str | Path) -> None:
-    """Refuse polygons for a scene without a CRS before any work (areas in m² need one)."""
+def check_polygon_crs(scene: str | Path) -> None:
+    """Refuse polygons (``out_vector``) for a scene without a CRS before any work: areas in m²
+    need one."""
     with open_scene(scene) as ds:
         refuse_gcp_only(ds, Path(scene).name)  # its own message: "no CRS" would mislead
         if ds.crs is None:
-            raise UserError(
-                f"{Path(scene).name} has no CRS, so its polygons cannot have areas in m²: write "
-                f"the raster only (--out {Path(out_vector).with_suffix('.tif').name}) or assign "
-                "the CRS first (gdal_edit.py -a_srs EPSG:...)"
+            raise ParameterError(
+                "{name} has no CRS, so its polygons cannot have areas in m²: write the raster "
+                "only (without {out_vector}) or assign the CRS first "
+                "(gdal_edit.py -a_srs EPSG:...)",
+                name=Path(scene).name,
             )
 
 
@@ -56,29 +62,48 @@ def segment_scene(
     out_raster: str | Path,
     out_vector: str | Path | None = None,
     model: Model | str | Path | None = None,
+    options: PredictOptions | None = None,
     confidence: str | Path | None = None,
     quicklook: str | Path | None = None,
     bounds: Sequence[float] | None = None,
-    tile_size: int | None = None,
-    overlap: int | None = None,
-    batch_size: int = 4,
-    providers: Sequence[str] | None = None,
-    resample: bool = True,
-    min_area_m2: float = 0.0,
-    simplify_m: float = 0.0,
     overwrite: bool = False,
     progress: ProgressFn | None = None,
 ) -> SegmentResult:
     """Predict land cover over ``scene`` and, with ``out_vector``, polygonize it into a GeoPackage.
 
-    ``progress`` receives :class:`s5geo.infer.Progress` reports; returning False cancels, raising
-    :class:`s5geo.errors.Cancelled` with no output left behind.
+    The polygons are made from the class rows while inference runs, and are those
+    :func:`s5geo.vector.polygonize_raster` makes of the class raster written. All outputs are
+    written under temporary names and renamed together at the end, so an error, Ctrl-C or cancel
+    leaves none behind.
+
+    :param scene: The image: a path or any GDAL dataset name (``/vsizip/...``, a URL, a VRT).
+    :param out_raster: The class raster to write (``.tif``, a COG; see
+        :func:`s5geo.infer.predict_scene`).
+    :param out_vector: The polygon layer to write (``.gpkg``: class_id, class_name, area_m2);
+        None writes the raster only. Needs a scene with a CRS.
+    :param model: An ONNX model file or a loaded :class:`s5geo.infer.Model`; None takes the
+        bundled model.
+    :param options: How the scene is tiled, run and polygonized; None takes the defaults.
+    :param confidence: Also write a confidence COG here (``.tif``).
+    :param quicklook: Also write a PNG quicklook of the map here (``.png``).
+    :param bounds: Process only ``(xmin, ymin, xmax, ymax)`` in the scene's CRS; None processes
+        the whole scene.
+    :param overwrite: Replace existing outputs instead of refusing them.
+    :param progress: Called with :class:`s5geo.infer.Progress` reports (stage ``predict``, then
+        ``polygonize``); returning False cancels, with no output left behind.
+    :returns: The prediction's :class:`s5geo.infer.PredictResult`, the polygon layer's summary
+        (None without ``out_vector``) and the seconds the whole job took.
+    :raises s5geo.options.ParameterError: For an option outside its valid range, or polygons
+        asked of a scene without a CRS.
+    :raises s5geo.errors.UserError: For other inputs that cannot work.
+    :raises s5geo.errors.Cancelled: When ``progress`` returns False.
     """
+    opts = options or PredictOptions()
     start = time.perf_counter()
-    m = model if isinstance(model, Model) else load_model(model, providers)
+    m = model if isinstance(model, Model) else load_model(model, opts.providers)
     share = PREDICT_SHARE if out_vector is not None else 1.0
     if out_vector is not None:
-        check_polygon_crs(scene, out_vector)
+        check_polygon_crs(scene)
     with atomic_outputs(overwrite) as outputs:
         outputs.protect(scene, "scene")
         vector_tmp = outputs.temp(out_vector) if out_vector is not None else None
@@ -123,8 +148,8 @@ def segment_scene(
                 crs_wkt=grid.crs.to_wkt(),
                 class_names=dict(info.class_names),
                 class_colors={k: info.color(k) for k in info.class_names},
-                min_area_m2=min_area_m2,
-                simplify_m=simplify_m,
+                min_area_m2=opts.min_area_m2,
+                simplify_m=opts.simplify_m,
             )
 
             def put(row: int, classes: np.ndarray) -> None:
@@ -147,13 +172,10 @@ def segment_scene(
                 scene,
                 out_raster,
                 model=m,
+                options=opts,
                 confidence=confidence,
                 quicklook=quicklook,
                 bounds=bounds,
-                tile_size=tile_size,
-                overlap=overlap,
-                batch_size=batch_size,
-                resample=resample,
                 progress=progress,
                 progress_span=(0.0, share),
                 class_rows=polygonize_rows if vector_tmp is not None else None,

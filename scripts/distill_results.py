@@ -38,7 +38,7 @@ METHODS = [("supervised", "supervised-only student"), ("kd", "plain KD"), ("sskd
 def architecture_gflops(checkpoint: Path, cache: dict[str, float]) -> float:
     """GFLOPs per 512x512 tile of the network stored in ``checkpoint`` (cached by model name)."""
     from s5geo.distill.students import gflops
-    from s5geo.train.evaluate import load_checkpoint_model
+    from s5geo.models.loading import load_checkpoint_model
 
     net, cfg = load_checkpoint_model(checkpoint)
     if cfg.model.name not in cache:
@@ -50,7 +50,7 @@ def rows(runs: Path, teacher: Path) -> list[str]:
     """Markdown rows: method, stage, steps, test and val mIoU, parameters, GFLOPs."""
     cache: dict[str, float] = {}
     out = []
-    from s5geo.train.evaluate import load_checkpoint_model
+    from s5geo.models.loading import load_checkpoint_model
 
     test = json.loads((teacher / "test.json").read_text())
     ckpt = teacher / "checkpoints" / "best.ckpt"

@@ -25,6 +25,7 @@ def test_predict_path_imports_no_training_dependency(tmp_path, make_scene, perpi
         f"app([ 'predict', {str(scene)!r}, '--out', {str(tmp_path / 'o.gpkg')!r}, "
         f"'--model', {str(perpixel_model)!r}, '--quiet'], standalone_mode=False)\n"
         "import s5geo.infer, s5geo.vector, s5geo.io.scene, s5geo.modelfile, s5geo.metrics\n"
+        "import s5geo.evaluate, s5geo.datasets.classes, s5geo.datasets.splits, s5geo.plots\n"
         f"print(json.dumps([m for m in {TRAINING_MODULES!r} if m in sys.modules]))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

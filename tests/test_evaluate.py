@@ -17,7 +17,7 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from s5geo.config import DataConfig, load_config
-from s5geo.data.classes import get_class_map
+from s5geo.datasets.classes import get_class_map
 from s5geo.errors import UserError
 from s5geo.evaluate import evaluate_onnx
 from s5geo.modelfile import ModelInfo, write_metadata

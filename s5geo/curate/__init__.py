@@ -6,7 +6,7 @@ with a report.
 picks, ``pool`` enumerates and reads windows, ``manifest`` writes the selection and the report,
 ``run`` ties them together for ``s5geo curate``. Training install.
 
-May import: ``s5geo.models``, ``s5geo.data``, ``s5geo.config`` and ``s5geo.errors``. Exception
-still to be removed: ``run`` loads the seed checkpoint through
-``s5geo.train.evaluate.load_checkpoint_model``.
+May import: ``s5geo.models`` (the seed checkpoint, through ``s5geo.models.loading``),
+``s5geo.data``, ``s5geo.datasets``, ``s5geo.config`` and ``s5geo.errors``; never
+``s5geo.train`` (``make lint`` checks it).
 """

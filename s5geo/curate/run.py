@@ -4,7 +4,7 @@ Outputs in ``out_dir``: ``selection.gpkg`` (window footprints, see :mod:`s5geo.c
 ``report.json`` (settings, per-cluster labelled counts, quotas and selections, entropy summary) and
 ``entropy.png`` (histogram of pool and selected entropies). Pool and labelled images may be paths,
 folders or globs, or ``split:NAME`` for the images of a split of the seed run's own data config
-(image folders or raster scenes), found as training finds them (:mod:`s5geo.data.splits`): a
+(image folders or raster scenes), found as training finds them (:mod:`s5geo.datasets.splits`): a
 splits-file name, a split spec such as ``split:dir=Train`` or ``split:ids=2_10,2_11``, or
 ``split:unlabeled``/``train``/``val``/``test`` for the config's splits when it has no splits file.
 
@@ -58,18 +58,16 @@ class CurateOptions:
 def checkpoint_config(path: Path) -> Config:
     """The run config stored in an ``s5geo train`` checkpoint, without building the model."""
     from s5geo.config import from_dict
-    from s5geo.models.checkpoint import load_torch_file
+    from s5geo.models.loading import stored_config
 
-    ckpt = load_torch_file(path, mmap=True, expected="s5geo curate takes a .ckpt of s5geo train")
-    config = ckpt.get("hyper_parameters", {}).get("config") if isinstance(ckpt, dict) else None
-    if config is None:
-        raise UserError(f"{path} is not an s5geo training checkpoint (no config inside)")
-    return from_dict(Config, config)
+    return from_dict(
+        Config, stored_config(path, expected="s5geo curate takes a .ckpt of s5geo train")
+    )
 
 
 def resolve_items(items: Sequence[str], cfg: Config) -> list[Path]:
     """Paths/folders/globs, with ``split:NAME`` the images of that split of the seed run's data
-    config (:func:`s5geo.data.splits.split_items`, as training resolves splits)."""
+    config (:func:`s5geo.datasets.splits.split_items`, as training resolves splits)."""
     from s5geo.curate.pool import expand_paths
 
     paths: list[str | Path] = []
@@ -80,7 +78,7 @@ def resolve_items(items: Sequence[str], cfg: Config) -> list[Path]:
                     f"{item}: split names need a seed run on an image folder or raster scenes "
                     f"(its data.kind is {cfg.data.kind!r}); pass paths"
                 )
-            from s5geo.data.splits import split_items
+            from s5geo.datasets.splits import split_items
 
             root = cfg.data.resolved_root()
             if not root.is_dir():
@@ -171,9 +169,15 @@ def _scored_curation(
     from s5geo.curate.manifest import plot_entropy, write_report, write_selection
     from s5geo.curate.pool import iter_windows
     from s5geo.curate.score import Scored, score_windows
-    from s5geo.train.evaluate import load_checkpoint_model
+    from s5geo.models.loading import load_checkpoint_model
+    from s5geo.models.segmentor import Segmentor
 
     net, _ = load_checkpoint_model(checkpoint)
+    if not isinstance(net, Segmentor):  # scoring reads the backbone's features
+        raise UserError(
+            f"{checkpoint} holds a {cfg.model.name} network; curation needs an encoder + decoder "
+            "segmentor of s5geo train (a ViT or timm: model)"
+        )
     k = cfg.model.num_classes
     if options.background is not None and not 0 <= options.background < k:
         raise UserError(f"background class {options.background} is not one of the {k} classes")

@@ -43,24 +43,9 @@ from rasterio.windows import Window
 from torch.utils.data import Dataset
 
 from s5geo.config import DataConfig
-from s5geo.data.classes import CLASS_MAPS, ClassMap
 from s5geo.data.raster import polygon_class, vector_label_layer
+from s5geo.datasets.classes import ClassMap, class_map_for
 from s5geo.errors import UserError
-
-ALIGNED_CLASS_MAPS: dict[str, ClassMap] = {
-    "spacenet_buildings": ClassMap(
-        ("background", "building"), ("#D9D9D9", "#E31A1C"), raw_values={0: 0, 255: 1}
-    ),
-    "swiss_trees": ClassMap(("non_tree", "tree"), ("#F0E6C8", "#1B7837")),
-}
-
-
-def class_map_for(name: str) -> ClassMap:
-    """A class map of :mod:`s5geo.data.classes` or of this module; UserError otherwise."""
-    maps = {**CLASS_MAPS, **ALIGNED_CLASS_MAPS}
-    if name not in maps:
-        raise UserError(f"unknown class map {name!r}; known: {', '.join(maps)}")
-    return maps[name]
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ unlabeled), val Tile 2, test Tile 8.
 The benchmarks (ISPRS Potsdam and Vaihingen, LoveDA, OpenEarthMap; configs/data/, docs/DATA.md)
 are read from the folders they are distributed in: images and labels are paired by file name
 pattern and splits come from tile ids, folders or the benchmark's file lists
-(:mod:`s5geo.data.splits`). Labels are decoded by the dataset's class map (colour-coded ISPRS
+(:mod:`s5geo.datasets.splits`). Labels are decoded by the dataset's class map (colour-coded ISPRS
 labels, LoveDA's 0 = no-data offset). torchgeo's ``Potsdam2D``/``Vaihingen2D``/``LoveDA`` are not
 used directly: they expect one fixed layout each (Potsdam: ``4_Ortho_RGBIR`` with labels at the
 root, no ``noBoundary`` labels), return float images with raw class codes (ISPRS clutter as class
@@ -50,13 +50,8 @@ from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 from torchgeo.datasets import NonGeoDataset
 
-from s5geo.data.classes import ClassMap
-from s5geo.data.splits import (  # noqa: F401  (read_split: re-exported)
-    SplitItem,
-    find_image,
-    read_split,
-    split_items,
-)
+from s5geo.datasets.classes import ClassMap
+from s5geo.datasets.splits import SplitItem, find_image, split_items
 from s5geo.errors import UserError
 
 TIFF_SUFFIXES = (".tif", ".tiff")

@@ -16,10 +16,10 @@ import lightning as L
 from torch.utils.data import DataLoader, Dataset
 
 from s5geo.config import DataConfig
-from s5geo.data.classes import ClassMap, get_class_map
 from s5geo.data.image_folder import ImageFolderSegmentation
-from s5geo.data.splits import split_items
 from s5geo.data.views import ViewStream
+from s5geo.datasets.classes import ClassMap, get_class_map
+from s5geo.datasets.splits import split_items
 from s5geo.errors import UserError
 
 
@@ -44,7 +44,8 @@ def build_source(
 
 
 def split_files(cfg: DataConfig, split: str) -> list[Path]:
-    """The image files of ``split`` (by name, scene file stem or split spec; s5geo.data.splits)."""
+    """The image files of ``split``: by name, scene file stem or split spec
+    (:mod:`s5geo.datasets.splits`)."""
     return [item.image for item in split_items(cfg, split, with_masks=False)]
 
 

@@ -4,7 +4,7 @@
   dtype, read as the 1-based bands of ``data.bands`` in that order (the bands export writes into
   the model file as ``s5geo.bands``; a scene with fewer bands is refused), selected by file glob
   and split (scene file stems listed in the splits JSON, or a split spec such as ``ids=...`` or
-  ``list=...``, see :mod:`s5geo.data.splits`: splits are by scene, never by interleaved
+  ``list=...``, see :mod:`s5geo.datasets.splits`: splits are by scene, never by interleaved
   windows).
 - :class:`LabelRasters`: label rasters (``RasterDataset`` with ``is_image = False``), decoded by
   the class map (stored values or colours -> class indices, unlisted ones -> ignore).
@@ -33,8 +33,8 @@ from torchgeo.datasets import GeoDataset, RasterDataset, VectorDataset
 from torchgeo.samplers import GridGeoSampler, RandomGeoSampler
 
 from s5geo.config import DataConfig
-from s5geo.data.classes import ClassMap
-from s5geo.data.splits import split_items
+from s5geo.datasets.classes import ClassMap
+from s5geo.datasets.splits import split_items
 from s5geo.errors import UserError
 
 

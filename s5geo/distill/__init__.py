@@ -6,6 +6,8 @@ stage's fit (``stage``), the methods as sequences of stages (``pipelines``) and 
 (``runner``). Methods: docs/methods.md (SSKD, MCKD); runs and results: docs/DISTILL.md. Training
 install: torch is imported by the submodules.
 
-May import: ``s5geo.train`` (the Trainer, checkpoint loading and evaluation helpers),
-``s5geo.models``, ``s5geo.data``, ``s5geo.metrics``, ``s5geo.config`` and ``s5geo.errors``.
+May import: ``s5geo.train`` (the Trainer set-up, run folders, checks before a run and
+sliding-window inference), ``s5geo.models`` (checkpoints, through ``s5geo.models.loading``),
+``s5geo.data``, ``s5geo.datasets``, ``s5geo.plots``, ``s5geo.metrics``, ``s5geo.config`` and
+``s5geo.errors``; nothing imports it but ``s5geo.cli`` (``make lint`` checks it).
 """

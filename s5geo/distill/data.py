@@ -21,10 +21,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from s5geo.config import DataConfig
 from s5geo.data.augment import to_unit_range, weak_view
-from s5geo.data.classes import get_class_map
 from s5geo.data.image_folder import ImageFolderSegmentation
 from s5geo.data.module import build_source
+from s5geo.datasets.classes import get_class_map
 from s5geo.errors import UserError
+from s5geo.models.checkpoint import load_torch_file
 from s5geo.train.inference import predict_probs
 
 Sample = dict[str, torch.Tensor]
@@ -72,13 +73,14 @@ def write_soft_labels(
 
 
 def read_soft_labels(folder: Path, names: Sequence[str]) -> list[torch.Tensor]:
-    """The soft labels of ``names`` from ``folder`` (weights-only loading)."""
+    """The soft labels of ``names`` from ``folder`` (weights-only loading, a damaged file is a
+    UserError naming it)."""
     out = []
     for name in names:
         path = folder / f"{name}.pt"
         if not path.is_file():
             raise UserError(f"soft labels missing: {path} (was the labelling stage run?)")
-        out.append(torch.load(path, map_location="cpu", weights_only=True))
+        out.append(load_torch_file(path, expected="soft labels of s5geo distill"))
     return out
 
 

@@ -3,7 +3,7 @@
 ``J = sum_w labeled terms + sum_w pseudo-labeled terms + pxl * L_pxl`` (docs/methods.md), with
 CE/Dice/KL weights per image kind from :class:`~s5geo.distill.config.StageConfig`. The network is
 stored as ``net`` with the run :class:`~s5geo.config.Config` under ``hyper_parameters["config"]``,
-exactly like ``s5geo train`` checkpoints, so :func:`s5geo.train.evaluate.load_checkpoint_model`
+exactly like ``s5geo train`` checkpoints, so :func:`s5geo.models.loading.load_checkpoint_model`
 and ``s5geo export`` rebuild it; the contrastive projection lives outside ``net`` (``contrast.``).
 Validation matches ``s5geo train``: whole images, tiled, confusion matrix scored by s5geo.metrics.
 """

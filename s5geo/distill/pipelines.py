@@ -27,8 +27,9 @@ from s5geo.distill.data import (
     with_soft,
     write_soft_labels,
 )
-from s5geo.distill.stage import StageResult, finished, fit_stage, load_net
+from s5geo.distill.stage import StageResult, finished, fit_stage
 from s5geo.errors import UserError
+from s5geo.models.loading import load_checkpoint_model, load_checkpoint_state
 
 
 @dataclass
@@ -78,8 +79,6 @@ class Context:
     def teacher(self) -> tuple[nn.Module, ModelConfig]:
         """The pre-trained teacher of ``distill.teacher`` (loaded once): net and model config."""
         if self._teacher is None:
-            from s5geo.train.evaluate import load_checkpoint_model
-
             path = Path(self.cfg.distill.teacher)
             if not path.is_file():
                 raise UserError(f"teacher checkpoint not found: {path} (set distill.teacher)")
@@ -165,7 +164,7 @@ def teacher_digest(path: Path, tile: int) -> str:
 
 
 def _net(result: StageResult) -> Callable[[], nn.Module]:
-    return lambda: load_net(result.checkpoint)[0]
+    return lambda: load_checkpoint_model(result.checkpoint)[0]
 
 
 def run_sskd(ctx: Context) -> None:
@@ -217,14 +216,8 @@ def run_sskd(ctx: Context) -> None:
         s.refine,
         ctx.samples("labeled", None),
         list,
-        lambda: load_net(transfer.checkpoint)[0].state_dict(),
+        lambda: load_checkpoint_state(transfer.checkpoint),
     )
-
-
-def load_checkpoint_state(path: Path) -> dict[str, torch.Tensor]:
-    """The ``net`` weights of an s5geo checkpoint (weights-only loading)."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
 
 
 def partition(

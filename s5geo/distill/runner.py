@@ -1,12 +1,12 @@
 """``s5geo distill``: one run folder per run, the method's stages, a summary of every stage.
 
-The run folder ``<train.out_dir>/<run_name>`` holds ``config.yaml`` (the resolved recipe),
-``run.json`` (seed, versions, sessions), one folder per stage (see :mod:`s5geo.distill.stage`),
-``soft/`` (soft labels of each labelling pass; the pre-trained teacher's are shared by all runs
-in ``<out_dir>/teacher_soft/``), ``summary.csv``/``summary.json`` (val and test mIoU of every
-finished stage) and, once every stage has finished, ``student.json`` (the stage and checkpoint
-to export, see :func:`choose_student`). A folder that already exists is continued only with
-``resume``.
+The run folder (:mod:`s5geo.train.rundir`: ``<train.out_dir>/<run_name>``, ``config.yaml``,
+``run.json`` with the seed, versions and stages of each session) holds one folder per stage (see
+:mod:`s5geo.distill.stage`), ``soft/`` (soft labels of each labelling pass; the pre-trained
+teacher's are shared by all runs in ``<out_dir>/teacher_soft/``), ``summary.csv``/
+``summary.json`` (val and test mIoU of every finished stage) and, once every stage has finished,
+``student.json`` (the stage and checkpoint to export, see :func:`choose_student`). A folder that
+already exists is continued only with ``resume``.
 """
 
 from __future__ import annotations
@@ -19,12 +19,7 @@ from typing import Any
 
 from s5geo.distill.config import DistillConfig
 from s5geo.errors import UserError
-
-
-def run_dir_for(cfg: DistillConfig, config_path: Path) -> Path:
-    """``out_dir/run_name``, the name defaulting to ``<config stem>_seed<seed>``."""
-    name = cfg.train.run_name or f"{config_path.stem}_seed{cfg.train.seed}"
-    return Path(cfg.train.out_dir) / name
+from s5geo.train.rundir import append_session, run_folder, seed_run, session_record, write_config
 
 
 def write_summary(run: Path, stages: tuple[str, ...]) -> list[dict[str, Any]]:
@@ -111,31 +106,21 @@ def distill(
     cfg: DistillConfig, config_path: Path, stage: str | None = None, resume: bool = False
 ) -> Path:
     """Run the configured method (or only ``stage``) into its run folder; return the folder."""
-    import torch
-    import yaml
-
     from s5geo.distill.pipelines import PIPELINES, context, stage_names
-    from s5geo.train.runner import versions
 
     names = stage_names(cfg)
     if stage is not None and stage not in names:
         raise UserError(
             f"unknown stage {stage!r} for {cfg.distill.method}; known: {', '.join(names)}"
         )
-    run = run_dir_for(cfg, config_path)
-    config_file = run / "config.yaml"
-    resolved = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
-    if config_file.is_file() and not (resume or stage):
+    run = run_folder(cfg.train, config_path)
+    if (run / "config.yaml").is_file() and not (resume or stage):
         raise UserError(
             f"run folder {run} exists: pass --resume to continue it, or set train.run_name"
         )
     check_distill(cfg, names)  # nothing is written before the recipe is known to work
-    if config_file.is_file() and config_file.read_text() != resolved:
-        (run / f"config.{int(time.time())}.yaml").write_text(resolved)  # what this session ran
-    run.mkdir(parents=True, exist_ok=True)
-    if not config_file.is_file():
-        config_file.write_text(resolved)
-    torch.set_num_threads(cfg.train.threads)
+    write_config(run, cfg.to_dict())
+    seed_run(cfg.train)  # each stage seeds again before its fit
     started = time.time()
     ctx = context(cfg, run, stage)
     PIPELINES[cfg.distill.method](ctx)
@@ -145,14 +130,13 @@ def distill(
         (run / "student.json").write_text(json.dumps(student, indent=2))
     else:  # a stage was removed to be trained again: no student until it has finished
         (run / "student.json").unlink(missing_ok=True)
-    record = {
-        "seed": cfg.train.seed,
-        "versions": versions(),
-        "stage": stage,
-        "seconds": round(time.time() - started, 1),
-        "finished": [r["stage"] for r in rows],
-    }
-    runs_file = run / "run.json"
-    history = json.loads(runs_file.read_text()) if runs_file.is_file() else []
-    runs_file.write_text(json.dumps([*history, record], indent=2))
+    append_session(
+        run,
+        {
+            **session_record(cfg.train),
+            "stage": stage,
+            "seconds": round(time.time() - started, 1),
+            "finished": [r["stage"] for r in rows],
+        },
+    )
     return run

@@ -19,14 +19,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from s5geo.config import Config, DataConfig, ModelConfig, from_dict
-from s5geo.data.classes import get_class_map
+from s5geo.config import DataConfig, ModelConfig
+from s5geo.datasets.classes import get_class_map
 from s5geo.distill.config import DistillConfig, StageConfig
 from s5geo.distill.data import DistillDataModule, Sample, split_source
-from s5geo.distill.students import build_student
-from s5geo.metrics import confusion_matrix, scores
-from s5geo.models.checkpoint import load_torch_file
-from s5geo.train.evaluate import percent
+from s5geo.metrics import confusion_matrix, percent, scores
+from s5geo.models.loading import load_checkpoint_model
 from s5geo.train.inference import predict_probs
 
 
@@ -37,15 +35,6 @@ class StageResult:
     name: str
     checkpoint: Path
     metrics: dict[str, Any]
-
-
-def load_net(checkpoint: Path) -> tuple[nn.Module, Config]:
-    """Network (eval mode) and run config of a stage checkpoint (students of any kind)."""
-    ckpt = load_torch_file(checkpoint)
-    cfg = from_dict(Config, ckpt["hyper_parameters"]["config"])
-    net = build_student(cfg.model)
-    net.load_state_dict({k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
-    return net.eval(), cfg
 
 
 @torch.no_grad()
@@ -87,10 +76,9 @@ def fit_stage(
     init: dict[str, torch.Tensor] | None = None,
 ) -> StageResult:
     """Train one stage (or continue it from ``last.ckpt``); score its best checkpoint."""
-    import lightning as L
-
     from s5geo.distill.module import DistillModule
-    from s5geo.train.plots import plot_curves
+    from s5geo.plots import plot_curves
+    from s5geo.train.rundir import chosen_checkpoint, resume_checkpoint, seed_run
     from s5geo.train.trainer import make_trainer
 
     done = finished(stage_dir)
@@ -102,23 +90,21 @@ def fit_stage(
     ignore = get_class_map(cfg.data.class_map).ignore_index
     module = DistillModule(run_cfg.to_dict(), asdict(stage), asdict(cfg.distill.contrast), ignore)
     ckpt_dir = stage_dir / "checkpoints"
-    last_ckpt = ckpt_dir / "last.ckpt"
-    resume = last_ckpt if last_ckpt.is_file() else None
+    resume = resume_checkpoint(ckpt_dir, None)
     if init is not None and resume is None:
         module.net.load_state_dict(init)
     data = DistillDataModule(
         cfg.data, labeled, unlabeled, stage.steps, stage.batch_size, t.num_workers
     )
-    L.seed_everything(t.seed, workers=True)
+    seed_run(t)
     trainer = make_trainer(stage_dir, t, steps=stage.steps, resume=resume, distributed=False)
     started = time.time()
     trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
     seconds = time.time() - started
     if (stage_dir / "metrics.csv").is_file():
         plot_curves(stage_dir / "metrics.csv", stage_dir / "curves.png")
-    best = ckpt_dir / "best.ckpt"
-    chosen = best if best.is_file() else last_ckpt
-    net, _ = load_net(chosen)
+    chosen = chosen_checkpoint(ckpt_dir)
+    net, _ = load_checkpoint_model(chosen)
     metrics: dict[str, Any] = {
         "stage": name,
         "checkpoint": str(chosen),

@@ -6,8 +6,8 @@ standardisation moved into the graph (``standardize``), graph rewrites ONNX Runt
 (``compare``), TensorRT engines (``tensorrt``) and ``s5geo export`` (``pipeline``). Training
 install.
 
-May import: ``s5geo.models``, ``s5geo.data``, ``s5geo.infer`` (to run the exported files),
-``s5geo.io``, ``s5geo.modelfile``, ``s5geo.config``, ``s5geo.errors`` and ``s5geo.__version__``.
-Exception still to be removed: ``pipeline`` loads checkpoints through ``s5geo.train``
-(``evaluate.load_checkpoint_model``, ``mdf.load_mdf_dataset_model``).
+May import: ``s5geo.models`` (checkpoints, through ``s5geo.models.loading`` and
+``s5geo.models.mdf``), ``s5geo.data``, ``s5geo.datasets``, ``s5geo.infer`` (to run the exported
+files), ``s5geo.io``, ``s5geo.modelfile``, ``s5geo.config``, ``s5geo.errors`` and
+``s5geo.__version__``; never ``s5geo.train`` (``make lint`` checks it).
 """

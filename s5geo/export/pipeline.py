@@ -34,7 +34,6 @@ from s5geo.export.standardize import standardize_in_graph
 from s5geo.export.tensorrt import build_engine, require_tensorrt
 from s5geo.io.atomic import atomic_outputs
 from s5geo.modelfile import ModelInfo
-from s5geo.models.checkpoint import load_torch_file
 
 # Overlap recorded in exported models: windows overlap by this share when s5geo predicts.
 EXPORT_OVERLAP_PCT = 12.5
@@ -44,7 +43,7 @@ def model_info_for(
     cfg: Config, checkpoint: Path, tile: int, extra_recipe: dict[str, Any] | None = None
 ) -> ModelInfo:
     """The model-file metadata of a trained run: classes, bands, normalisation, provenance."""
-    from s5geo.data.aligned import class_map_for
+    from s5geo.datasets.classes import class_map_for
 
     classes = class_map_for(cfg.data.class_map)
     if len(classes.names) != cfg.model.num_classes:
@@ -79,7 +78,7 @@ def model_info_for(
 def split_images(cfg: Config, split: str) -> list[Path]:
     """The images of one split of the run's data config, found as training finds them.
 
-    Image folders and raster scenes by :func:`s5geo.data.splits.split_items` (splits-file names
+    Image folders and raster scenes by :func:`s5geo.datasets.splits.split_items` (splits-file names
     or split specs over a benchmark's own layout); ``aligned`` scenes by their ``stems=`` part
     (all scenes without one).
     """
@@ -91,7 +90,7 @@ def split_images(cfg: Config, split: str) -> list[Path]:
             "calibration read real windows of the run's validation split"
         )
     if data.kind in ("image_folder", "raster"):
-        from s5geo.data.splits import split_items
+        from s5geo.datasets.splits import split_items
 
         return [item.image for item in split_items(data, split, with_masks=False)]
     from s5geo.data.aligned import SplitSpec
@@ -161,31 +160,21 @@ def windows_and_extent(
 EXPORT_TAKES = "s5geo export takes a .ckpt of s5geo train or s5geo distill"
 
 
-def stored_config(checkpoint: Path) -> dict[str, Any]:
-    """The run config inside an s5geo training checkpoint (memory-mapped: tensors are not read)."""
-    ckpt = load_torch_file(checkpoint, mmap=True, expected=EXPORT_TAKES)
-    config = ckpt.get("hyper_parameters", {}).get("config") if isinstance(ckpt, dict) else None
-    if not isinstance(config, dict):
-        raise UserError(f"{checkpoint} is not an s5geo training checkpoint (no config inside)")
-    return config
-
-
 def load_for_export(
     checkpoint: Path, dataset: str | None
 ) -> tuple[torch.nn.Module, Config, dict[str, Any]]:
     """The network to export (eval mode), the single-dataset config its metadata comes from, and
     extra recipe entries. MoE-MDF checkpoints need ``dataset``; other checkpoints refuse it."""
-    from s5geo.models.mdf import is_mdf_tree, mdf_config_from_dict
+    from s5geo.models.loading import load_checkpoint_model, stored_config
+    from s5geo.models.mdf import is_mdf_tree, load_mdf_dataset_model, mdf_config_from_dict
 
-    config = stored_config(checkpoint)
+    config = stored_config(checkpoint, expected=EXPORT_TAKES)
     if not is_mdf_tree(config):
         if dataset is not None:
             raise UserError(
                 f"--dataset applies to MoE-MDF checkpoints only; {checkpoint} holds a "
                 f"single-dataset model: export it without --dataset"
             )
-        from s5geo.train.evaluate import load_checkpoint_model
-
         net, cfg = load_checkpoint_model(checkpoint)
         return net, cfg, {}
     names = list(mdf_config_from_dict(config).datasets)
@@ -196,8 +185,6 @@ def load_for_export(
         )
     if dataset not in names:
         raise UserError(f"{checkpoint} has no dataset {dataset!r}; known: {', '.join(names)}")
-    from s5geo.train.mdf import load_mdf_dataset_model
-
     net, mdf = load_mdf_dataset_model(checkpoint, dataset)
     k = mdf.class_counts()[names.index(dataset)]
     cfg = Config(

@@ -70,10 +70,21 @@ def class_of_max(scores: np.ndarray) -> np.ndarray:
 
 
 class StreamingBlender:
-    """Accumulates weighted window probabilities and emits finished rows in order."""
+    """Accumulates weighted window probabilities and emits finished rows in order.
+
+    ``rows`` (region rows, end excluded; a :class:`s5geo.infer.tiling.RowBlock`'s ``row0`` and
+    ``row1``) blends only those rows, from the windows of the block that covers them: the other
+    rows' cells are left out, and the rows emitted are those the whole plan gives, bit for bit
+    (the same windows, added in the same order).
+    """
 
     def __init__(
-        self, plan: WindowPlan, num_classes: int, emit: Emit, confidence: bool = True
+        self,
+        plan: WindowPlan,
+        num_classes: int,
+        emit: Emit,
+        confidence: bool = True,
+        rows: tuple[int, int] | None = None,
     ) -> None:
         self.plan = plan
         self.k = num_classes
@@ -87,7 +98,12 @@ class StreamingBlender:
         self._rows_cls: dict[int, np.ndarray] = {}
         self._rows_conf: dict[int, np.ndarray] = {}
         self._cells_left_in_row = [len(self._ax)] * len(self._ay)
-        self._next_row = 0  # next y-interval to emit
+        row0, row1 = rows if rows is not None else (0, plan.height)
+        if row0 not in self._ay.bounds or row1 not in self._ay.bounds or row0 >= row1:
+            raise ValueError(f"rows {row0}..{row1} do not start and end on a cell boundary")
+        self._first_row = self._ay.bounds.index(row0)  # the first y-interval blended
+        self._next_row = self._first_row  # next y-interval to emit
+        self._end_row = self._ay.bounds.index(row1)  # the y-interval after the last blended
 
     def add(self, r: int, c: int, probs: np.ndarray, weight: np.ndarray) -> None:
         """Add window (r, c): ``probs`` [K, h, w] probabilities, ``weight`` [h, w] (0 = nodata).
@@ -100,7 +116,7 @@ class StreamingBlender:
         y0, x0 = self._ys[r], self._xs[c]
         (fy, ly), (fx, lx) = self._ay.spans[r], self._ax.spans[c]
         no_nodata = bool(weight.min() > 0)
-        for iy in range(fy, ly):
+        for iy in range(max(fy, self._first_row), min(ly, self._end_row)):
             sy = slice(self._ay.bounds[iy] - y0, self._ay.bounds[iy + 1] - y0)
             for ix in range(fx, lx):
                 sx = slice(self._ax.bounds[ix] - x0, self._ax.bounds[ix + 1] - x0)
@@ -121,7 +137,7 @@ class StreamingBlender:
     def skip(self, r: int, c: int) -> None:
         """Window (r, c) is wholly nodata and was not run."""
         (fy, ly), (fx, lx) = self._ay.spans[r], self._ax.spans[c]
-        for iy in range(fy, ly):
+        for iy in range(max(fy, self._first_row), min(ly, self._end_row)):
             for ix in range(fx, lx):
                 self._done_with(iy, ix)
 
@@ -166,11 +182,11 @@ class StreamingBlender:
                     conf if valid is None else np.where(valid, conf, NODATA)
                 )
         self._cells_left_in_row[iy] -= 1
-        while self._next_row < len(self._ay) and self._cells_left_in_row[self._next_row] == 0:
+        while self._next_row < self._end_row and self._cells_left_in_row[self._next_row] == 0:
             i = self._next_row
             self.emit(self._ay.bounds[i], self._rows_cls.pop(i), self._rows_conf.pop(i))
             self._next_row += 1
 
     @property
     def finished(self) -> bool:
-        return self._next_row == len(self._ay)
+        return self._next_row == self._end_row

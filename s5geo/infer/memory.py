@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from s5geo.errors import UserError
+from s5geo.options import ParameterError
 
 FLOAT32 = 4
 GIB = float(1 << 30)
@@ -93,19 +93,23 @@ def _cgroup_room() -> int | None:
 
 
 def check_batch_memory(shape: BatchShape, batch_size: int, tile_from_model: bool) -> None:
-    """Refuse a batch whose buffers alone exceed the memory available, in one line naming
-    ``batch_size`` and ``tile_size`` with the numbers. ``tile_from_model``: the tile size is the
-    model's ``tiles_size`` metadata rather than the caller's."""
+    """Refuse a batch whose buffers alone exceed the memory available, in one line naming the
+    parameters ``batch_size`` and ``tile_size`` with the numbers. ``tile_from_model``: the tile
+    size is the model's ``tiles_size`` metadata rather than the caller's."""
     available = available_memory_bytes()
     parts = batch_memory_bytes(shape)
     need = sum(parts.values())
     if available is None or need <= available:
         return
-    source = "the model's tiles_size" if tile_from_model else "tile_size"
-    windows = f"{shape.batch} window{'s' if shape.batch > 1 else ''}"
-    detail = ", ".join(f"{k} {v / GIB:.1f}" for k, v in parts.items())
-    raise UserError(
-        f"a batch of {windows} of {shape.tile} px ({source} {shape.tile}, batch_size "
-        f"{batch_size}) needs at least {need / GIB:.1f} GiB of memory ({detail} GiB) but "
-        f"{available / GIB:.1f} GiB is available: use a smaller tile_size or batch_size"
+    source = "the model's tiles_size" if tile_from_model else "{tile_size}"
+    raise ParameterError(
+        "a batch of {windows} of {tile} px (" + source + " {tile}, {batch_size} {batch}) needs "
+        "at least {need:.1f} GiB of memory ({detail} GiB) but {available:.1f} GiB is available: "
+        "use a smaller {tile_size} or {batch_size}",
+        windows=f"{shape.batch} window{'s' if shape.batch > 1 else ''}",
+        tile=shape.tile,
+        batch=batch_size,
+        need=need / GIB,
+        detail=", ".join(f"{k} {v / GIB:.1f}" for k, v in parts.items()),
+        available=available / GIB,
     )

@@ -20,6 +20,7 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
 from s5geo.errors import UserError
 from s5geo.modelfile import ModelInfo, info_from_metadata
+from s5geo.options import ParameterError
 
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 ALIASES = {
@@ -32,7 +33,7 @@ DEFAULT_MODEL = "default.onnx"
 
 
 def default_model_path() -> Path:
-    """The model bundled with the package, used when no ``--model`` is given."""
+    """The model bundled with the package, used when no model is given."""
     return Path(str(resources.files("s5geo.resources").joinpath(DEFAULT_MODEL)))
 
 
@@ -114,10 +115,9 @@ class Model:
         """Class probabilities [N, K, T, T] for a normalised float32 batch [N, C, T, T].
 
         ``release_memory``: after this run, hand the CPU arena's free chunks back to the system.
-        ONNX Runtime's arena otherwise keeps the peak of a batch's activations (about 100 MiB for
-        the bundled model at batch 4) for the session's life, under whatever runs next (the COG
-        copy and polygonizing, whose memory grows with the scene's width): so the last batch of
-        a scene releases it (docs/BENCHMARKS.md).
+        ONNX Runtime's arena otherwise keeps the peak of a batch's activations for the session's
+        life, under whatever runs next (the COG copy and polygonizing, whose memory grows with
+        the scene's width): so the last batch of a scene releases it (docs/BENCHMARKS.md).
         """
         options = _RELEASE_ARENA if release_memory else None
         try:
@@ -126,11 +126,11 @@ class Model:
             # The graph itself refused this input (e.g. a tile side that its strides or
             # concatenations do not divide): the user can fix that with another tile size.
             first = str(exc).strip().splitlines()[0][:300]
-            raise UserError(
-                f"model {self.path.name} failed on {batch.shape[-1]}-px tiles ({first}); "
-                f"try tile_size {self.info.tile_size} (a multiple of 32) "
-                "or a smaller batch_size"
-            ) from None
+            raise ParameterError(
+                "model {model} failed on {tile}-px tiles ({first}); try {tile_size} {own} (a "
+                "multiple of 32) or a smaller {batch_size}",
+                model=self.path.name, tile=batch.shape[-1], first=first, own=self.info.tile_size,
+            ) from None  # fmt: skip
         return np.asarray(out, dtype=np.float32)
 
 
@@ -139,7 +139,18 @@ def load_model(
     providers: Sequence[str] | None = None,
     threads: int = 0,
 ) -> Model:
-    """Open a model file (the bundled default when ``path`` is None) and validate its contract."""
+    """Open an ONNX model file for inference and check it against s5geo's model-file contract.
+
+    :param path: The ``.onnx`` file; None opens the model bundled with the package.
+    :param providers: ONNX Runtime execution providers to try in order (``"tensorrt"``,
+        ``"cuda"``, ``"cpu"`` or their full names); None picks the best one available
+        (:func:`resolve_providers`).
+    :param threads: ONNX Runtime's intra-op threads; 0 lets it use every core.
+    :returns: The session with the model's metadata (:class:`s5geo.modelfile.ModelInfo`), the
+        provider it runs on and its fixed tile size, if any.
+    :raises s5geo.errors.UserError: For a missing file, one ONNX Runtime cannot load, a
+        requested provider that is not available, or metadata that does not match the graph.
+    """
     p = Path(path) if path is not None else default_model_path()
     if not p.exists():
         raise UserError(f"model {p}: no such file")
@@ -150,14 +161,13 @@ def load_model(
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.log_severity_level = 3
     # Memory patterns pre-plan one buffer for the peak of every batch; for conv nets at 512 px that
-    # doubled peak RSS (1076 -> 612 MiB for bench/convnet.py at batch 4) with no measurable gain
-    # in speed here (docs/BENCHMARKS.md), so s5geo plans allocations per run instead.
+    # nearly doubles peak RSS with no measurable gain in speed (docs/BENCHMARKS.md), so s5geo
+    # plans allocations per run instead.
     opts.enable_mem_pattern = False
     # ONNX Runtime's intra-op threads spin while waiting for work by default. s5geo reads the next
     # batch and blends the previous one in other threads during inference, and spinning threads
-    # take the cores those need: without spinning, `s5geo predict` with the bundled model ran
-    # 1.14x faster on 25 MP on 2 cores (0.72 -> 0.82 of a bare ONNX Runtime loop; within noise
-    # for a 30-GFLOP network; docs/BENCHMARKS.md).
+    # take the cores those need, which slows `s5geo predict` on machines with few cores
+    # (docs/BENCHMARKS.md).
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         opts.intra_op_num_threads = threads

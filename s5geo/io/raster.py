@@ -31,13 +31,14 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from s5geo.modelfile import NODATA
 
 BLOCK = 512
-# GDAL's block cache during prediction and the COG copy, in bytes: rasterio.Env hands an integer
-# GDAL_CACHEMAX to GDALSetCacheMax64, which takes bytes (GDAL's own config option reads small
-# numbers as MB). GDAL's default is 5 % of RAM, which a large scene fills with decoded blocks
-# (reads of VRT mosaics, then the copy): a fixed, small cache keeps peak memory independent of the
-# scene size (docs/BENCHMARKS.md). Until 2026-12-06 this was 16 *bytes*, no cache at all: every
-# overlapping window decoded its blocks again (1.39 s against 0.04 s for the windows of 25 MP).
-GDAL_CACHE_BYTES = 16 << 20
+# GDAL's block cache wherever s5geo reads or copies rasters (prediction, the COG copy, polygons),
+# in bytes: rasterio.Env hands an integer GDAL_CACHEMAX to GDALSetCacheMax64, which takes bytes
+# (GDAL's own config option reads small numbers as MB). GDAL's default is 5 % of RAM, which a
+# large scene fills with decoded blocks (reads of VRT mosaics, then the copy): a fixed, small cache
+# keeps peak memory independent of the scene size. Its size holds a row of 512-px blocks of a
+# one-byte raster up to 65,536 px wide (one strip the polygonizer reads), and so the blocks that
+# neighbouring prediction windows share, each decoded once.
+GDAL_CACHE_BYTES = 32 << 20
 _GDAL_ENV = {"GDAL_CACHEMAX": GDAL_CACHE_BYTES, "GDAL_NUM_THREADS": "ALL_CPUS"}
 
 

@@ -7,9 +7,10 @@ its outputs itself, into the run folder that every worker must see (a shared fil
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
-import threading
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -19,12 +20,10 @@ from typing import Any
 from s5geo import __version__
 from s5geo.errors import UserError
 from s5geo.io.inputs import SceneInput, input_identity, remote_env
+from s5geo.largearea import blocks as units
 from s5geo.largearea import outputs as files
-
-# Errors that are the scene's fault (unreadable, missing, refused): recorded as "failed" and,
-# without keep_going, shown as one line. Anything else is a bug and keeps its traceback.
-_MODELS: dict[tuple[str, tuple[str, ...] | None, int], Any] = {}
-_MODELS_LOCK = threading.Lock()
+from s5geo.largearea.layer import check_layer_name, write_run_layer
+from s5geo.largearea.worker import footprint, one_line, task_options, worker_model
 
 
 @dataclass(frozen=True)
@@ -41,11 +40,15 @@ class RunOptions:
     confidence: bool = False  # a confidence COG per scene
     min_area_m2: float = 0.0
     simplify_m: float = 0.0
+    # A scene of more pixels runs as blocks of about this many, spread over the workers; 32 MP
+    # keeps a block's files (one byte a pixel) and its share of repeated windows small.
+    block_megapixels: float = 32.0
 
     def key(self) -> dict[str, Any]:
-        """The options that decide the outputs (the batch size does not: it may change)."""
+        """The options that decide the outputs (the batch and block sizes do not: they may
+        change)."""
         d = asdict(self)
-        del d["model"], d["batch_size"]
+        del d["model"], d["batch_size"], d["block_megapixels"]
         d["providers"] = list(self.providers) if self.providers else None
         return d
 
@@ -79,6 +82,8 @@ class RunResult:
     seconds: float = 0.0
     megapixels: float = 0.0
     failed: list[SceneOutcome] = field(default_factory=list)
+    layer: Path | None = None  # the run's polygon layer, when asked
+    layer_polygons: int = 0
 
 
 def model_sha256(path: str | Path) -> str:
@@ -87,17 +92,6 @@ def model_sha256(path: str | Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def _worker_model(path: str, providers: tuple[str, ...] | None, threads: int) -> Any:
-    """The model of this process, loaded once (one ONNX Runtime session per worker process)."""
-    from s5geo.infer import load_model
-
-    key = (path, providers, threads)
-    with _MODELS_LOCK:
-        if key not in _MODELS:
-            _MODELS[key] = load_model(Path(path), list(providers) if providers else None, threads)
-        return _MODELS[key]
 
 
 def run_scene(task: dict[str, Any], progress: Any = None) -> dict[str, Any]:
@@ -115,60 +109,28 @@ def run_scene(task: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     out: dict[str, Any] = {"status": "failed", "worker_pid": os.getpid()}
     try:
         with remote_env():
-            out.update(_footprint(task["name"]))
-            model = _worker_model(task["model"], task["providers"], task["threads"])
+            out.update(footprint(task["name"]))
+            model = worker_model(task["model"], task["providers"], task["threads"])
             result = segment_scene(
                 task["name"],
                 out_raster=task["raster"],
                 out_vector=task.get("polygons"),
                 model=model,
+                options=task_options(task),
                 confidence=task.get("confidence"),
-                tile_size=task["tile_size"],
-                overlap=task["overlap"],
-                batch_size=task["batch_size"],
-                resample=task["resample"],
-                min_area_m2=task["min_area_m2"],
-                simplify_m=task["simplify_m"],
                 overwrite=task["overwrite"],
                 progress=progress,
             )
         pred = result.prediction
         out.update(status="done", width=pred.width, height=pred.height)
     except (UserError, RasterioError) as exc:
-        out["error"] = _one_line(exc)
+        out["error"] = one_line(exc)
     except Exception as exc:
         if task.get("raise_bugs"):
             raise
-        out.update(error=f"{type(exc).__name__}: {_one_line(exc)}", bug=True)
+        out.update(error=f"{type(exc).__name__}: {one_line(exc)}", bug=True)
     out["seconds"] = time.perf_counter() - start
     return out
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _footprint(name: str) -> dict[str, Any]:
-    """The scene's bounds and CRS for the run index; nothing when it cannot be opened (the
-    prediction then fails with the reason)."""
-    import warnings
-
-    import rasterio
-    from rasterio.errors import NotGeoreferencedWarning, RasterioError
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NotGeoreferencedWarning)
-            with rasterio.open(name) as ds:
-                return {
-                    "bounds": list(ds.bounds),
-                    "footprint_crs": ds.crs.to_wkt() if ds.crs else None,
-                    "width": ds.width,
-                    "height": ds.height,
-                }
-    except RasterioError:
-        return {}
 
 
 def predict_many(
@@ -181,6 +143,7 @@ def predict_many(
     keep_going: bool = False,
     overwrite: bool = False,
     crs: str | None = None,
+    layer: str | Path | None = None,
     progress: Any = None,
     log: Callable[[str], None] | None = None,
 ) -> RunResult:
@@ -195,6 +158,10 @@ def predict_many(
     and input identity are skipped; a changed model or option discards the earlier results
     (``RunResult.restarted`` says why). A scene that fails stops the run with a
     :class:`UserError`, or with ``keep_going`` is recorded as failed while the rest completes.
+    ``layer`` (a ``.gpkg`` or ``.parquet`` path): one polygon layer of every finished scene,
+    regions merged across the borders of abutting scenes of one CRS, in ``crs`` or the first
+    scene's (:func:`s5geo.largearea.layer.write_run_layer`); rewritten only when a scene's class
+    raster changed since the manifest recorded it.
     ``log`` receives one line per event (a scene finished, the dashboard link, a restart).
     """
     from s5geo.infer import default_model_path
@@ -205,10 +172,13 @@ def predict_many(
         raise UserError(f"workers must be 0 (this process) or more, not {workers}")
     if workers and scheduler:
         raise UserError("give workers or scheduler, not both")
+    if not opts.block_megapixels > 0:
+        raise UserError(f"block_megapixels must be more than 0, not {opts.block_megapixels}")
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():
         raise UserError(f"{folder} exists and is not a folder: out_dir names the run's folder")
     folder.mkdir(parents=True, exist_ok=True)
+    layer_path = check_layer_name(layer) if layer is not None else None
     model_path = str(Path(opts.model).resolve()) if opts.model else str(default_model_path())
     if not Path(model_path).is_file():
         raise UserError(f"{opts.model}: no such model file")
@@ -231,9 +201,14 @@ def predict_many(
         "options": opts.key(),
         "scenes": {},
     }
+    if old is not None and restarted is None and "layer" in old:
+        manifest["layer"] = old["layer"]  # kept while its class rasters are unchanged
     # Written before any scene: its presence marks the folder's outputs as this run's own, which
     # a rerun may replace.
     owned = old is not None
+    if not (overwrite or owned):
+        for scene in scenes:
+            _refuse_existing(_outputs(folder, scene.stem, opts))
     files.write_manifest(manifest_path, manifest)
     entries: dict[str, dict[str, Any]] = {}
     todo: list[tuple[SceneInput, dict[str, Any]]] = []
@@ -262,71 +237,111 @@ def predict_many(
     files.write_manifest(manifest_path, manifest)
 
     threads = max(1, (os.cpu_count() or 1) // workers) if workers else 0
-    tasks = [
-        {
-            "name": scene.name,
-            "model": model_path,
-            "providers": opts.providers,
-            "threads": threads,
-            "tile_size": opts.tile_size,
-            "overlap": opts.overlap,
-            "batch_size": opts.batch_size,
-            "resample": opts.resample,
-            "min_area_m2": opts.min_area_m2,
-            "simplify_m": opts.simplify_m,
-            "overwrite": overwrite or owned,
-            "raster": entry["raster"],
-            "confidence": entry.get("confidence"),
-            "polygons": entry.get("polygons"),
-            "raise_bugs": not keep_going and not (workers or scheduler),
-        }
-        for scene, entry in todo
+    common = {
+        "model": model_path,
+        "providers": opts.providers,
+        "threads": threads,
+        "tile_size": opts.tile_size,
+        "overlap": opts.overlap,
+        "batch_size": opts.batch_size,
+        "resample": opts.resample,
+        "min_area_m2": opts.min_area_m2,
+        "simplify_m": opts.simplify_m,
+        # Checked above: outputs that exist now are the run's own. A task replaces them, so
+        # running it again (its worker died after the commit) gives the same files.
+        "overwrite": True,
+        "raise_bugs": not keep_going and not (workers or scheduler),
+    }
+    max_pixels = round(opts.block_megapixels * 1e6)
+    works = [
+        _plan_work(
+            folder, scene, entries[scene.stem], previous.get(scene.stem), common, opts, max_pixels
+        )
+        for scene, _ in todo
     ]
+    files.write_manifest(manifest_path, manifest)
     start = time.perf_counter()
     pixels = 0
+    units_done = 0
+    units_total = sum(len(w.blocks) if w.blocked else 1 for w in works)
+    block_seconds: dict[str, float] = {}  # the seconds of each scene's blocks, this run
     failure: str | None = None
     dashboard = None
     n_skipped = sum(1 for e in entries.values() if e["status"] == "skipped")
     if n_skipped:
         say(f"resuming: {n_skipped} of {len(scenes)} scenes already done")
 
-    def record(stem: str, out: dict[str, Any]) -> str | None:
-        nonlocal pixels
+    def rate() -> str:
+        mps = pixels / 1e6 / max(time.perf_counter() - start, 1e-9)
+        return f"blocks {units_done}/{units_total}; run {mps:.2f} MP/s"
+
+    def fail(entry: dict[str, Any], out: dict[str, Any]) -> str | None:
+        if out["status"] == "done" or keep_going:
+            return None
+        message = str(out.get("error"))
+        if out.get("bug"):
+            raise RuntimeError(f"{entry['input']}: {message}")
+        return message if entry["input"] in message else f"{entry['input']}: {message}"
+
+    def record_block(stem: str, out: dict[str, Any]) -> str | None:
+        nonlocal pixels, units_done
         entry = entries[stem]
-        entry.update({k: v for k, v in out.items() if k not in ("worker_pid",)})
+        units_done += 1
+        block_seconds[stem] = block_seconds.get(stem, 0.0) + float(out["seconds"])
+        blocks = entry["blocks"]
         if out["status"] == "done":
-            pixels += int(out.get("width", 0)) * int(out.get("height", 0))
+            pixels += int(out["pixels"])
+            blocks["done"][str(out["index"])] = int(out["windows_run"])
+            files.write_manifest(manifest_path, manifest)
+        what = "done" if out["status"] == "done" else f"failed: {out.get('error')}"
+        say(
+            f"  {entry['input']}: block {out['index'] + 1}/{len(blocks['rows'])} {what} "
+            f"({out['seconds']:.1f} s); {rate()}"
+        )
+        return fail(entry, out)
+
+    def record(stem: str, out: dict[str, Any]) -> str | None:
+        nonlocal pixels, units_done
+        entry = entries[stem]
+        # A scene's seconds are those of its task, or of its blocks and their assembly.
+        out = {**out, "seconds": out["seconds"] + block_seconds.get(stem, 0.0)}
+        entry.update({k: v for k, v in out.items() if k not in ("worker_pid",)})
+        if "blocks" not in entry:
+            units_done += 1
+            if out["status"] == "done":
+                pixels += int(out.get("width", 0)) * int(out.get("height", 0))
+        elif out["status"] == "done":
+            del entry["blocks"]  # the scene's COG holds them now
         files.write_manifest(manifest_path, manifest)
+        if out["status"] == "done":
+            shutil.rmtree(folder / units.BLOCKS / stem, ignore_errors=True)
         finished = sum(1 for e in entries.values() if e["status"] in ("done", "failed"))
-        rate = pixels / 1e6 / max(time.perf_counter() - start, 1e-9)
         what = "done" if out["status"] == "done" else f"failed: {out.get('error')}"
         say(
             f"[{finished + n_skipped}/{len(scenes)}] {entry['input']}: {what} "
-            f"({out['seconds']:.1f} s); run {rate:.2f} MP/s"
+            f"({out['seconds']:.1f} s); {rate()}"
         )
-        if out["status"] == "failed" and not keep_going:
-            message = str(out.get("error"))
-            if out.get("bug"):
-                raise RuntimeError(f"{entry['input']}: {message}")
-            return message if entry["input"] in message else f"{entry['input']}: {message}"
-        return None
+        return fail(entry, out)
 
     try:
         if workers or scheduler:
-            failure, dashboard = _run_on_dask(todo, tasks, workers, scheduler, record, say)
+            failure, dashboard = _run_on_dask(works, workers, scheduler, record, record_block, say)
         else:
-            for (scene, _), task in zip(todo, tasks, strict=True):
-                failure = record(scene.stem, run_scene(task, progress))
-                if failure:
-                    break
+            failure = _run_here(works, record, record_block, progress)
     finally:
         for entry in entries.values():
             if entry["status"] == "pending":
                 entry["status"] = "not run"
         _finish(folder, manifest, entries, sha, crs, opts)
+        with contextlib.suppress(OSError):
+            (folder / units.BLOCKS).rmdir()  # when no scene left blocks behind
     if failure:
         raise UserError(failure)
     mosaic, note = _mosaics(folder, entries, opts)
+    layer_polygons = 0
+    if layer_path is not None:
+        layer_polygons = _run_layer(layer_path, manifest, entries, crs, opts, say)
+        files.write_manifest(manifest_path, manifest)
     outcomes = [_outcome(e) for e in entries.values()]
     return RunResult(
         out_dir=folder,
@@ -340,7 +355,39 @@ def predict_many(
         seconds=time.perf_counter() - start,
         megapixels=pixels / 1e6,
         failed=[o for o in outcomes if o.status == "failed"],
+        layer=layer_path,
+        layer_polygons=layer_polygons,
     )
+
+
+def _run_layer(
+    path: Path,
+    manifest: dict[str, Any],
+    entries: dict[str, dict[str, Any]],
+    crs: str | None,
+    opts: RunOptions,
+    say: Callable[[str], None],
+) -> int:
+    """Write the run's polygon layer unless the manifest's record of it still stands (the same
+    file, CRS and class rasters, unchanged); record it. Returns its polygon count."""
+    rasters = [e["raster"] for e in entries.values() if e["status"] in ("done", "skipped")]
+    sources = {r: _file_stamp(Path(r)) for r in rasters}
+    record = {"path": str(path.resolve()), "crs": crs, "sources": sources}
+    old = manifest.get("layer") or {}
+    if path.is_file() and {k: old.get(k) for k in record} == record:
+        say(f"run layer {path} is up to date")
+        return int(old.get("polygons", 0))
+    say(f"writing the run layer {path} ({len(rasters)} scenes)")
+    written = write_run_layer(
+        rasters, path, crs=crs, min_area_m2=opts.min_area_m2, simplify_m=opts.simplify_m
+    )
+    manifest["layer"] = {**record, "polygons": written.n_polygons}
+    return written.n_polygons
+
+
+def _file_stamp(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
 
 
 def _outputs(folder: Path, stem: str, opts: RunOptions) -> dict[str, Any]:
@@ -350,6 +397,13 @@ def _outputs(folder: Path, stem: str, opts: RunOptions) -> dict[str, Any]:
     if opts.polygons:
         out["polygons"] = str(folder / f"{stem}.gpkg")
     return out
+
+
+def _refuse_existing(entry: dict[str, Any]) -> None:
+    """Refuse to replace files that no run of this folder wrote (a folder without manifest)."""
+    for key in ("raster", "confidence", "polygons"):
+        if entry.get(key) and Path(entry[key]).exists():
+            raise UserError(f"{entry[key]} exists; pass --overwrite to replace it")
 
 
 def _why_restart(old: dict[str, Any], sha: str, opts: RunOptions) -> str | None:
@@ -419,17 +473,95 @@ def _outcome(e: dict[str, Any]) -> SceneOutcome:
     )
 
 
+@dataclass
+class _Work:
+    """A scene to run: ``task`` for :func:`run_scene`, or, when ``blocked``, the block tasks
+    still to run and then the assembly ``task`` (:mod:`s5geo.largearea.blocks`)."""
+
+    stem: str
+    task: dict[str, Any]
+    blocks: list[dict[str, Any]]
+    blocked: bool
+
+
+def _plan_work(
+    folder: Path,
+    scene: SceneInput,
+    entry: dict[str, Any],
+    before: dict[str, Any] | None,
+    common: dict[str, Any],
+    opts: RunOptions,
+    max_pixels: int,
+) -> _Work:
+    """The work of one scene: one task, or blocks of about ``max_pixels`` then an assembly.
+    Blocks that an earlier run of the same scene finished (``before``, its manifest entry with
+    the same input and the same blocks, their files still there) are not run again; ``entry``
+    records the scene's blocks and those done."""
+    task = {**common, "name": scene.name, "raster": entry["raster"],
+            "confidence": entry.get("confidence"), "polygons": entry.get("polygons")}  # fmt: skip
+    blocks = units.plan(scene.name, task, max_pixels, polygons=bool(entry.get("polygons")))
+    if blocks is None:
+        return _Work(scene.stem, task, [], False)
+    rows = [[b.index, b.first, b.last, b.row0, b.row1] for b in blocks]
+    parts = [units.block_files(folder, scene.stem, b.index, opts.confidence) for b in blocks]
+    done: dict[str, int] = {}
+    old = (before or {}).get("blocks") or {}
+    if before and before.get("identity") == entry["identity"] and old.get("rows") == rows:
+        done = {
+            k: int(v)
+            for k, v in old.get("done", {}).items()
+            if all(Path(f).is_file() for f in parts[int(k)].values())
+        }
+    entry["blocks"] = {"rows": rows, "done": done}
+    todo = [
+        {**task, "block": row, **part, "polygons": None}
+        for row, part in zip(rows, parts, strict=True)
+        if str(row[0]) not in done
+    ]
+    listing = [
+        {"row0": b.row0, "row1": b.row1, **part} for b, part in zip(blocks, parts, strict=True)
+    ]
+    assemble = {**task, "blocks": listing, "windows_run": sum(done.values())}
+    return _Work(scene.stem, assemble, todo, True)
+
+
+Recorder = Callable[[str, dict[str, Any]], "str | None"]
+
+
+def _run_here(
+    works: list[_Work], record: Recorder, record_block: Recorder, progress: Any
+) -> str | None:
+    """Run ``works`` one after the other in this process; the first failure's message (the
+    rest is not run) or None."""
+    for work in works:
+        if not work.blocked:
+            failure = record(work.stem, run_scene(work.task, progress))
+        else:
+            results = []
+            for task in work.blocks:
+                results.append(units.run_block(task, progress))
+                failure = record_block(work.stem, results[-1])
+                if failure:
+                    return failure
+            failure = record(work.stem, units.assemble_scene(work.task, *results))
+        if failure:
+            return failure
+    return None
+
+
 def _run_on_dask(
-    todo: list[tuple[SceneInput, dict[str, Any]]],
-    tasks: list[dict[str, Any]],
+    works: list[_Work],
     workers: int,
     scheduler: str | None,
-    record: Callable[[str, dict[str, Any]], str | None],
+    record: Recorder,
+    record_block: Recorder,
     say: Callable[[str], None],
 ) -> tuple[str | None, str | None]:
-    """Run ``tasks`` on a Dask cluster (a LocalCluster of ``workers`` processes, or the one at
-    ``scheduler``), recording each result as it arrives. Returns the first failure's message
-    (without keep_going, the remaining tasks are cancelled) and the dashboard link."""
+    """Run ``works`` on a Dask cluster (a LocalCluster of ``workers`` processes, or the one at
+    ``scheduler``), recording each result as it arrives: every block of every scene runs as
+    soon as a worker is free, and a scene's assembly once its blocks are done. Returns the first
+    failure's message (without keep_going, the remaining tasks are cancelled) and the dashboard
+    link."""
     import logging
     from importlib.util import find_spec
 
@@ -458,15 +590,24 @@ def _run_on_dask(
     try:
         if dashboard:
             say(f"Dask dashboard: {dashboard}")
-        futures = {}
-        for (scene, _), task in zip(todo, tasks, strict=True):
+        futures: dict[Any, tuple[Recorder, str]] = {}
+        for work in works:
             # retries: a task whose worker died runs again elsewhere; a scene's own errors are
             # returned, not raised, so they are never retried.
-            future = client.submit(run_scene, task, key=f"s5geo-{scene.stem}-{id(task)}",
+            parts = []
+            for task in work.blocks:
+                key = f"s5geo-{work.stem}-block{task['block'][0]}-{id(task)}"
+                future = client.submit(units.run_block, task, key=key, pure=False, retries=2)
+                futures[future] = (record_block, work.stem)
+                parts.append(future)
+            # An assembly waits for its scene's blocks (Dask hands it their summaries).
+            run = units.assemble_scene if work.blocked else run_scene
+            future = client.submit(run, work.task, *parts, key=f"s5geo-{work.stem}-{id(work)}",
                                    pure=False, retries=2)  # fmt: skip
-            futures[future] = scene.stem
+            futures[future] = (record, work.stem)
         for future in as_completed(list(futures)):
-            failure = record(futures[future], future.result())
+            recorder, stem = futures[future]
+            failure = recorder(stem, future.result())
             if failure:
                 for other in futures:
                     other.cancel()

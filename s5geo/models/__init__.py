@@ -6,12 +6,13 @@
 
 Holds the ViT (``vit``), the simple feature pyramid (``pyramid``), the UperNet decoder
 (``upernet``), encoder + decoder composition and timm backbones (``segmentor``), the
-segmentation_models_pytorch students (``smp``), ViT weight loading (``checkpoint``), the FFN-MoE
-ViT and its configs (``moe``, ``mdf``). Training install: this package imports torch.
+segmentation_models_pytorch students (``smp``), weights-only reading of torch files and ViT
+weight loading (``checkpoint``), networks rebuilt from training checkpoints (``loading``: the one
+checkpoint loader of s5geo), the FFN-MoE ViT and its configs (``moe``, ``mdf``). Training
+install: this package imports torch.
 
-May import: ``s5geo.config``, ``s5geo.errors`` and, for class maps, ``s5geo.data.aligned``.
-Exception still to be removed: ``mdf`` loads a dense checkpoint through
-``s5geo.train.evaluate.load_checkpoint_model``, a cycle models -> train -> models.
+May import: ``s5geo.config``, ``s5geo.datasets`` (class maps) and ``s5geo.errors``; never
+``s5geo.train`` or the packages above it (``make lint`` checks it).
 """
 
 from __future__ import annotations

@@ -7,8 +7,10 @@ step and batch size) and ``train`` (:class:`MDFTrainConfig`). ``defaults`` inclu
 ``--set`` overrides work as for every s5geo config (``--set moe.expert_dim=128``,
 ``--set datasets.spacenet.weight=0.5``); unknown keys are errors.
 
-:func:`build_mdf_model` builds the network (optionally splitting a dense S4P checkpoint) and
-:func:`describe_moe_config` reports its parameter counts on the meta device for ``s5geo info``.
+:func:`build_mdf_model` builds the network (optionally splitting a dense S4P checkpoint),
+:func:`load_mdf_dataset_model` rebuilds one dataset's path of a MoE-MDF training checkpoint
+and :func:`describe_moe_config` reports its parameter counts on the meta device for
+``s5geo info``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from s5geo.config import (
     load_yaml,
 )
 from s5geo.errors import UserError
-from s5geo.models.moe import MoESegmentor, build_moe_segmentor, init_from_dense
+from s5geo.models.loading import load_checkpoint_model, read_checkpoint
+from s5geo.models.moe import MoESegmentor, build_moe_segmentor, dataset_path, init_from_dense
 from s5geo.models.segmentor import Segmentor
 
 
@@ -81,7 +84,7 @@ class MDFConfig:
 
     def class_counts(self) -> list[int]:
         """Classes of every dataset, in ``datasets`` order."""
-        from s5geo.data.aligned import class_map_for
+        from s5geo.datasets.classes import class_map_for
 
         return [
             d.num_classes
@@ -144,8 +147,6 @@ def build_mdf_model(cfg: MDFConfig, load_weights: bool = True) -> MoESegmentor:
 
 def load_dense_checkpoint(path: Path, model: ModelConfig) -> Segmentor:
     """The dense network of an s5geo train checkpoint; UserError when it is another model."""
-    from s5geo.train.evaluate import load_checkpoint_model
-
     net, dense_cfg = load_checkpoint_model(path)
     ours = dataclasses.replace(model, pretrained=None, num_classes=0, grad_checkpointing=False)
     theirs = dataclasses.replace(
@@ -166,6 +167,20 @@ def load_dense_checkpoint(path: Path, model: ModelConfig) -> Segmentor:
     if not isinstance(net, Segmentor):
         raise UserError(f"{path} does not hold a segmentor")
     return net
+
+
+def load_mdf_dataset_model(checkpoint: Path, dataset: str) -> tuple[Segmentor, MDFConfig]:
+    """One dataset's path of a MoE-MDF training checkpoint as a dense segmentor (eval mode), for
+    ``s5geo export``; the config gives that dataset's ``data`` section for the model metadata."""
+    stored = read_checkpoint(checkpoint)
+    cfg = mdf_config_from_dict(stored.config)
+    if dataset not in cfg.datasets:
+        raise UserError(
+            f"{checkpoint} has no dataset {dataset!r}; known: {', '.join(cfg.datasets)}"
+        )
+    moe = build_mdf_model(cfg, load_weights=False)
+    moe.load_state_dict(stored.net)
+    return dataset_path(moe, dataset).eval(), cfg
 
 
 def count(module: torch.nn.Module) -> int:

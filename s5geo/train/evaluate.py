@@ -1,8 +1,9 @@
 """Accuracy of a trained checkpoint on a labelled split: confusion matrix, scores, plot.
 
-The checkpoint is read with ``weights_only=True``; the network is rebuilt from the config stored in
-it and run over every whole image of the split with sliding windows. Scores are computed by
-:mod:`s5geo.metrics` (numpy), reported in percent, and written with the confusion-matrix figure.
+The checkpoint is read by :func:`s5geo.models.loading.load_checkpoint_model` (weights-only; the
+network is rebuilt from the config stored in it) and run over every whole image of the split with
+sliding windows. Scores are computed by :mod:`s5geo.metrics` (numpy), reported in percent, and
+written with the confusion-matrix figure (:mod:`s5geo.plots`).
 
 Samples come from :func:`s5geo.data.module.build_source`: image folders give raw uint8 images,
 divided here by ``data.input_scale``; raster scenes (:class:`s5geo.data.raster.GeoWindows`) give
@@ -18,27 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from s5geo.config import Config, DataConfig, from_dict
+from s5geo.config import DataConfig
 from s5geo.errors import UserError
 from s5geo.evaluate import split_file_name
 from s5geo.metrics import confusion_matrix, percent, scores
-
-
-def load_checkpoint_model(path: Path) -> tuple[Any, Config]:
-    """The network (eval mode) and run config of a Lightning checkpoint written by s5geo train."""
-    from s5geo.models import build_network
-    from s5geo.models.checkpoint import load_torch_file
-
-    ckpt = load_torch_file(path)
-    config = ckpt.get("hyper_parameters", {}).get("config") if isinstance(ckpt, dict) else None
-    if config is None:
-        raise UserError(f"{path} is not an s5geo training checkpoint (no config inside)")
-    cfg = from_dict(Config, config)
-    cfg.model.pretrained = None
-    net = build_network(cfg.model)
-    state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
-    net.load_state_dict(state)
-    return net.eval(), cfg
 
 
 def evaluate_checkpoint(
@@ -49,14 +33,14 @@ def evaluate_checkpoint(
 
     from s5geo.data.augment import to_unit_range
     from s5geo.data.module import build_source
+    from s5geo.datasets.classes import get_class_map
+    from s5geo.models.loading import load_checkpoint_model
+    from s5geo.plots import plot_confusion
     from s5geo.train.inference import predict_probs
-    from s5geo.train.plots import plot_confusion
 
     torch.set_num_threads(threads)
     net, cfg = load_checkpoint_model(Path(checkpoint))
     source = build_source(data, split)
-    from s5geo.data.classes import get_class_map
-
     class_map = get_class_map(data.class_map)
     k = class_map.num_classes
     if k != cfg.model.num_classes:

@@ -7,8 +7,8 @@ whose ``start_step`` has been reached, and takes one backward and one AdamW step
 0.05, cosine to 0; optional layer-wise lr decay). Validation scores every dataset separately
 (whole images, sliding windows) and the mean mIoU selects the checkpoint.
 
-The run folder mirrors :mod:`s5geo.train.runner`: ``config.yaml``, ``metrics.csv``,
-``checkpoints/`` (``last.ckpt``, ``best.ckpt`` by ``val/miou_mean``), ``run.json`` and
+The run folder is laid out as every run's (:mod:`s5geo.train.rundir`: ``config.yaml``,
+``run.json``, ``checkpoints/`` with ``best.ckpt`` by ``val/miou_mean``), with ``metrics.csv`` and
 ``test.json`` (per-dataset test mIoU, per-class IoU and accuracy of the best checkpoint, parameter
 counts). Running the same command again resumes from ``checkpoints/last.ckpt`` (a finished run
 only runs its test again).
@@ -38,8 +38,9 @@ from s5geo.config import (
     check_key,
     choice,
 )
-from s5geo.data.aligned import aligned_split, class_map_for
+from s5geo.data.aligned import aligned_split
 from s5geo.data.views import ViewStream
+from s5geo.datasets.classes import class_map_for
 from s5geo.errors import UserError
 from s5geo.metrics import scores
 from s5geo.models.mdf import (
@@ -321,42 +322,41 @@ def check_mdf_data(cfg: MDFConfig) -> None:
 
 def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None = None) -> Path:
     """Train the MoE-MDF config into its run folder (resuming when possible); return the folder."""
-    import yaml
-
     from s5geo.models.mdf import count
     from s5geo.train.preflight import check_resume
-    from s5geo.train.runner import versions
+    from s5geo.train.rundir import (
+        append_session,
+        chosen_checkpoint,
+        resume_checkpoint,
+        run_folder,
+        seed_run,
+        session_record,
+        write_config,
+    )
     from s5geo.train.trainer import make_trainer
 
     config_path = Path(config_path)
     cfg = load_mdf_config(config_path, overrides)
     check_mdf_config(cfg)
     t = cfg.train
-    run = Path(t.out_dir) / (t.run_name or f"{config_path.stem}_seed{t.seed}")
+    run = run_folder(t, config_path)
     ckpt_dir = run / "checkpoints"
-    if resume is None and (ckpt_dir / "last.ckpt").is_file():
-        resume = ckpt_dir / "last.ckpt"
-    if resume is not None and not Path(resume).is_file():
-        raise UserError(f"checkpoint to resume from not found: {resume}")
+    resume = resume_checkpoint(ckpt_dir, resume)
     check_mdf_data(cfg)
     check_resume(resume)
-    torch.set_num_threads(t.threads)
-    L.seed_everything(t.seed, workers=True)
+    seed_run(t)
     module = MDFModule(cfg.to_dict(), load_weights=resume is None)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    write_config(run, cfg.to_dict())
     data = MDFDataModule(cfg)
     trainer = make_trainer(run, t, steps=t.steps, resume=resume, monitor="val/miou_mean")
     started = time.time()
     record: dict[str, Any] = {
-        "seed": t.seed, "versions": versions(), "resumed_from": str(resume) if resume else None,
+        **session_record(t), "resumed_from": None if resume is None else str(resume)
     }  # fmt: skip
     trainer.fit(module, datamodule=data, ckpt_path=resume, weights_only=True)
     record["fit_seconds"] = round(time.time() - started, 1)
     record["steps"] = trainer.global_step
-    chosen = (
-        ckpt_dir / "best.ckpt" if (ckpt_dir / "best.ckpt").is_file() else ckpt_dir / "last.ckpt"
-    )
+    chosen = chosen_checkpoint(ckpt_dir)
     results = trainer.test(module, datamodule=data, ckpt_path=str(chosen), weights_only=True)
     if trainer.is_global_zero:
         metrics = {k: round(float(v), 2) for r in results for k, v in r.items()}
@@ -371,29 +371,5 @@ def train_mdf(config_path: Path | str, overrides: list[str], resume: Path | None
         }
         (run / "test.json").write_text(json.dumps(test, indent=2))
         record.update(test_miou_mean=test["miou_mean"], checkpoint=str(chosen))
-        runs_file = run / "run.json"
-        history = json.loads(runs_file.read_text()) if runs_file.is_file() else []
-        history.append(record)
-        runs_file.write_text(json.dumps(history, indent=2))
+        append_session(run, record)
     return run
-
-
-def load_mdf_dataset_model(checkpoint: Path, dataset: str) -> tuple[nn.Module, MDFConfig]:
-    """One dataset's path of a MoE-MDF training checkpoint as a dense segmentor (eval mode), for
-    ``s5geo export``; the config gives that dataset's ``data`` section for the model metadata."""
-    from s5geo.models.checkpoint import load_torch_file
-    from s5geo.models.moe import dataset_path
-
-    ckpt = load_torch_file(checkpoint)
-    try:
-        config = ckpt["hyper_parameters"]["config"]
-    except (KeyError, TypeError):
-        raise UserError(f"{checkpoint} is not a MoE-MDF training checkpoint (no config)") from None
-    cfg = mdf_config_from_dict(config)
-    if dataset not in cfg.datasets:
-        raise UserError(
-            f"{checkpoint} has no dataset {dataset!r}; known: {', '.join(cfg.datasets)}"
-        )
-    module = MDFModule(config, load_weights=False)
-    module.load_state_dict(ckpt["state_dict"])
-    return dataset_path(module.net, dataset), cfg

@@ -42,7 +42,7 @@ def _check_split(data: DataConfig, split: str) -> None:
 
         aligned_split(data, split, with_masks=False)
         return
-    from s5geo.data.splits import split_items
+    from s5geo.datasets.splits import split_items
 
     split_items(data, split, with_masks=data.kind == "image_folder")
 
@@ -58,7 +58,7 @@ def check_resume(resume: Path | None) -> None:
 def check_model(model: ModelConfig, data: DataConfig, *, smp: bool = False) -> None:
     """UserError unless a builder knows ``model.name`` (``smp``: distillation students too) and
     ``model.num_classes`` is the class count of ``data.class_map``."""
-    from s5geo.data.classes import get_class_map
+    from s5geo.datasets.classes import get_class_map
     from s5geo.models import check_model_name
 
     check_model_name(model.name, smp=smp)

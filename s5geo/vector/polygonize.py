@@ -44,6 +44,7 @@ from rasterio.io import DatasetReader
 from s5geo.errors import UserError
 from s5geo.io.gpkg import PolygonBatch, write_default_style, write_polygon_layer
 from s5geo.io.qgis_style import vector_qml
+from s5geo.io.raster import GDAL_CACHE_BYTES
 from s5geo.modelfile import NODATA
 from s5geo.vector.area import GroundMetrics
 from s5geo.vector.merge import LargeRegion, SeamMerger
@@ -61,10 +62,6 @@ from s5geo.vector.validity import needs_check, valid_polygons
 BATCH_POLYGONS = 5_000
 BATCH_VERTICES = 125_000
 CHUNK_POLYGONS = 2_000
-# GDAL's block cache while reading strips, in bytes (rasterio's integer GDAL_CACHEMAX, see
-# s5geo.io.raster.GDAL_CACHE_BYTES): GDAL's default, 5 % of RAM, would fill with the decoded tiles
-# of a large raster; a strip needs only its own tiles.
-GDAL_CACHE_BYTES = 32 << 20  # a row of 512-px uint8 blocks up to 65,536 px wide
 # Most pixels polygonized per strip: on wide rasters strips get fewer rows than ``block_rows`` so
 # GDAL's polygons of one strip (the largest allocation here, held until the strip is done) stay
 # bounded by this, not by the raster's width (measured: 1682 MiB peak at 20000 px wide with

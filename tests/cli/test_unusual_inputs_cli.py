@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import rasterio
 from helpers import build_perpixel_model, write_scene
 
@@ -125,19 +126,26 @@ def test_scene_names_and_options_users_get_wrong(tmp_path: Path, rng) -> None:
     assert version.returncode == 0 and version.stdout.strip() == f"s5geo {__version__}"
 
 
-def test_the_library_names_overlap_and_the_cli_its_flag(tmp_path: Path) -> None:
-    from s5geo.errors import UserError
-    from s5geo.infer import predict_scene
+def test_the_library_names_parameters_and_the_cli_its_flags(tmp_path: Path) -> None:
+    """The library's errors name its parameters (what the QGIS plugin words as its fields); the
+    command line names its flags, for one scene and, before any scene, for a run folder."""
+    from s5geo.infer import ParameterError, PredictOptions, predict_scene
 
     scene = write_scene(tmp_path / "s.tif", np.full((3, 64, 64), 100, np.uint8))
     model = build_perpixel_model(tmp_path / "m.onnx")
-    try:
-        predict_scene(scene, tmp_path / "a.tif", model=model, overlap=1000)
-    except UserError as exc:
-        assert str(exc).startswith("overlap must lie in 0..32 px")
-    else:
-        raise AssertionError("an overlap over half the tile was accepted")
-    run = s5geo("predict", str(scene), "--out", str(tmp_path / "b.tif"), "--model", str(model),
-                "--overlap", "1000")  # fmt: skip
-    assert_one_error_line(run, "--overlap must lie in 0..32 px")
-    assert not (tmp_path / "b.tif").exists()
+    with pytest.raises(ParameterError) as caught:
+        predict_scene(scene, tmp_path / "a.tif", model=model, options=PredictOptions(overlap=1000))
+    assert str(caught.value) == "overlap must lie in 0..32 px for 64-px tiles, not 1000"
+    base = ("predict", str(scene), "--model", str(model))
+    for args, words in (
+        (("--out", str(tmp_path / "b.tif"), "--overlap", "1000"),
+         "--overlap must lie in 0..32 px for 64-px tiles, not 1000"),
+        (("--out", str(tmp_path / "b.tif"), "--batch-size", "0"),
+         "--batch-size must be at least 1, not 0"),
+        (("--out", str(tmp_path / "b.gpkg"), "--min-area", "-5"),
+         "--min-area must be at least 0 m², not -5"),
+        (("--out-dir", str(tmp_path / "run"), "--overlap", "1000"),
+         "--overlap must lie in 0..32 px for 64-px tiles, not 1000"),
+    ):  # fmt: skip
+        assert_one_error_line(s5geo(*base, *args), words)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "s.tif"]

@@ -17,9 +17,9 @@ from PIL import Image
 from rasterio.transform import from_origin
 
 from s5geo.config import Config, load_config
-from s5geo.data.classes import get_class_map
 from s5geo.data.module import SegmentationDataModule, build_source, split_files
-from s5geo.data.splits import SplitSpec, split_pairs
+from s5geo.datasets.classes import get_class_map
+from s5geo.datasets.splits import SplitSpec, split_pairs
 from s5geo.errors import UserError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "data"

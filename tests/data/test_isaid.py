@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 
 from s5geo.config import Config, load_config
-from s5geo.data.classes import get_class_map
 from s5geo.data.module import SegmentationDataModule, build_source, split_files
-from s5geo.data.splits import split_pairs
+from s5geo.datasets.classes import get_class_map
+from s5geo.datasets.splits import split_pairs
 from s5geo.errors import UserError
 
 CONFIG = Path(__file__).resolve().parents[2] / "configs" / "data" / "isaid.yaml"

@@ -22,14 +22,14 @@ from PIL import Image, ImageFile
 from rasterio.errors import NotGeoreferencedWarning
 
 from s5geo.config import load_config
-from s5geo.data.classes import get_class_map
 from s5geo.data.image_folder import (
     LARGE_IMAGE_PIXELS,
     ImageFolderSegmentation,
     window_grid,
 )
 from s5geo.data.module import build_source
-from s5geo.data.splits import SplitItem
+from s5geo.datasets.classes import get_class_map
+from s5geo.datasets.splits import SplitItem
 from s5geo.errors import UserError
 
 H, W = 70, 90

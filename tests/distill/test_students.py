@@ -68,8 +68,8 @@ def _stage_checkpoint(tmp_path: Path, model: ModelConfig) -> Path:
     return path
 
 
-def test_timm_student_checkpoint_loads_through_s5geo_train(tmp_path: Path) -> None:
-    from s5geo.train.evaluate import load_checkpoint_model
+def test_timm_student_checkpoint_loads_like_every_training_checkpoint(tmp_path: Path) -> None:
+    from s5geo.models.loading import load_checkpoint_model
 
     path = _stage_checkpoint(tmp_path, student_config("upernet_mnv3l", 5))
     net, cfg = load_checkpoint_model(path)
@@ -80,12 +80,12 @@ def test_timm_student_checkpoint_loads_through_s5geo_train(tmp_path: Path) -> No
 def test_smp_student_checkpoint_exports_to_onnx_with_parity(tmp_path: Path) -> None:
     import numpy as np
 
-    from s5geo.distill.stage import load_net
     from s5geo.export.onnx_export import export_model
     from s5geo.export.pipeline import model_info_for
+    from s5geo.models.loading import load_checkpoint_model
 
     path = _stage_checkpoint(tmp_path, student_config("fpn_mnv3l", 5))
-    net, cfg = load_net(path)
+    net, cfg = load_checkpoint_model(path)
     info = model_info_for(cfg, path, 64)
     windows = np.random.default_rng(0).standard_normal((2, 3, 64, 64)).astype(np.float32)
     report = export_model(net, tmp_path / "student.onnx", info, windows)

@@ -18,7 +18,7 @@ from helpers import write_scene
 torch = pytest.importorskip("torch")
 
 from s5geo.config import Config, DataConfig, load_config  # noqa: E402
-from s5geo.data.splits import SplitSpec  # noqa: E402
+from s5geo.datasets.splits import SplitSpec  # noqa: E402
 from s5geo.export.pipeline import (  # noqa: E402
     comparison_images,
     export_checkpoint,

@@ -12,8 +12,8 @@ from helpers import build_perpixel_model, perpixel_reference, write_scene
 from rio_cogeo.cogeo import cog_validate
 
 from s5geo.errors import Cancelled, UserError
-from s5geo.infer import load_model, predict_scene
-from s5geo.infer.predict import _Batch, _mark_last
+from s5geo.infer import ParameterError, PredictOptions, load_model, predict_scene
+from s5geo.infer.batches import Batch, mark_last
 from s5geo.io.overviews import mode_2x2
 
 
@@ -32,10 +32,12 @@ def _read(path: Path) -> np.ndarray:
 def test_tiled_prediction_equals_untiled(make_scene, perpixel_model: Path, tmp_path: Path) -> None:
     scene = make_scene(300, 257)
     tiled, whole = tmp_path / "tiled.tif", tmp_path / "whole.tif"
-    result = predict_scene(scene, tiled, model=perpixel_model, overlap=16, batch_size=3)
+    result = predict_scene(scene, tiled, model=perpixel_model,
+                           options=PredictOptions(overlap=16, batch_size=3))  # fmt: skip
     assert result.windows_run > 20  # really tiled: 64-px tiles over 300x257
     dynamic = build_perpixel_model(tmp_path / "dyn.onnx", dynamic=True)
-    assert predict_scene(scene, whole, model=dynamic, tile_size=320).windows_run == 1
+    single = predict_scene(scene, whole, model=dynamic, options=PredictOptions(tile_size=320))
+    assert single.windows_run == 1
     np.testing.assert_array_equal(_read(tiled), _read(whole))
     with rasterio.open(scene) as ds:
         assert_matches_reference(_read(tiled), ds.read())
@@ -91,7 +93,7 @@ def test_models_with_dynamic_height_and_width(make_scene, tmp_path) -> None:
     model = build_perpixel_model(tmp_path / "dyn.onnx", dynamic=True, tile=96)
     scene = make_scene(200, 150)
     out = tmp_path / "o.tif"
-    predict_scene(scene, out, model=model, tile_size=80)
+    predict_scene(scene, out, model=model, options=PredictOptions(tile_size=80))
     with rasterio.open(scene) as ds:
         assert_matches_reference(_read(out), ds.read())
 
@@ -103,7 +105,7 @@ def test_nodata_collar_is_skipped_and_written_as_nodata(tmp_path, rng, perpixel_
     data[:, 150:160, 40:50] = 0  # a hole inside
     scene = write_scene(tmp_path / "collar.tif", data, nodata=0)
     out = tmp_path / "o.tif"
-    result = predict_scene(scene, out, model=perpixel_model, overlap=16)
+    result = predict_scene(scene, out, model=perpixel_model, options=PredictOptions(overlap=16))
     assert result.windows_skipped > 0
     classes = _read(out)
     invalid = (data == 0).all(axis=0)
@@ -208,7 +210,7 @@ def test_cancel_from_progress_callback_leaves_nothing(make_scene, perpixel_model
 
     with pytest.raises(Cancelled):
         predict_scene(scene, outdir / "o.tif", model=perpixel_model, progress=cancel_midway,
-                      batch_size=2)  # fmt: skip
+                      options=PredictOptions(batch_size=2))  # fmt: skip
     assert _files(outdir) == set()
     assert 0 < seen[-1] < 1 and seen == sorted(seen)
 
@@ -232,17 +234,17 @@ def test_a_failing_inference_midway_stops_every_thread_and_leaves_nothing(
 
     model.run = fail_on_third  # type: ignore[method-assign]
     with pytest.raises(UserError, match="failed on this batch"):
-        predict_scene(scene, outdir / "o.tif", model=model, batch_size=2)
+        predict_scene(scene, outdir / "o.tif", model=model, options=PredictOptions(batch_size=2))
     assert len(calls) in (3, 4)  # the batch after the failing one may already have started
     assert _files(outdir) == set()
     alive = {t.name for t in threading.enumerate()}
     assert not any(n.startswith(("s5geo-infer", "s5geo-reader")) for n in alive), alive
 
 
-def _batch(run: int, skipped: int = 0) -> _Batch:
+def _batch(run: int, skipped: int = 0) -> Batch:
     keys = [(0, i) for i in range(run)]
     skips = [(1, i) for i in range(skipped)]
-    return _Batch(keys, [], [], np.zeros((run, 1, 1, 1), np.float32), skips)
+    return Batch(keys, [], [], np.zeros((run, 1, 1, 1), np.float32), skips)
 
 
 @pytest.mark.parametrize(
@@ -256,7 +258,7 @@ def _batch(run: int, skipped: int = 0) -> _Batch:
     ],
 )
 def test_the_last_batch_with_windows_is_marked(batches, only_batch, flags) -> None:
-    got = list(_mark_last(iter([_batch(n, 1 - min(n, 1)) for n in batches]), only_batch))
+    got = list(mark_last(iter([_batch(n, 1 - min(n, 1)) for n in batches]), only_batch))
     assert [len(b.keys) for b, _ in got] == batches  # every batch, in order
     assert [last for _, last in got] == flags
 
@@ -332,13 +334,14 @@ def test_a_caller_can_cancel_before_the_first_inference(make_scene, perpixel_mod
 def test_outputs_must_carry_the_extension_of_their_format(make_scene, perpixel_model, tmp_path):
     scene = make_scene(64, 64)
     for options, what in (
-        ({}, "class raster"),
-        ({"confidence": tmp_path / "c.gpkg"}, "--confidence"),
-        ({"quicklook": tmp_path / "q.tif"}, "--quicklook"),
+        ({}, "out_raster .*o.png is written as TIF"),
+        ({"confidence": tmp_path / "c.gpkg"}, "confidence .*c.gpkg is written as TIF"),
+        ({"quicklook": tmp_path / "q.tif"}, "quicklook .*q.tif is written as PNG"),
     ):
         out = tmp_path / ("o.png" if not options else "o.tif")
-        with pytest.raises(UserError, match=what):
+        with pytest.raises(ParameterError, match=f"^{what}") as caught:
             predict_scene(scene, out, model=perpixel_model, **options)
+        assert caught.value.parameters == (what.split()[0],)
     assert _files(tmp_path) == {"scene.tif", "perpixel.onnx"}
 
 

@@ -192,6 +192,35 @@ def test_wrong_band_count_is_a_readable_error(
     assert not (tmp_path / "lc.tif").exists()
 
 
+def test_fields_carry_the_library_ranges_and_errors_name_the_fields(
+    provider: Any, scene_path: Path, tmp_path: Path
+) -> None:
+    """The number fields hold s5geo's own defaults and lower bounds, and an option the library
+    refuses (an overlap over half the bundled model's 512-px tile, which depends on the model
+    and so has no field bound) is named by its field, not by the library's parameter."""
+    from s5geo.options import PredictOptions
+
+    alg = QgsApplication.processingRegistry().algorithmById(ALGORITHM_ID)
+    defaults = PredictOptions()
+    fields = {"TILE_SIZE": "tile_size", "OVERLAP": "overlap", "BATCH_SIZE": "batch_size",
+              "MIN_AREA": "min_area_m2", "SIMPLIFY": "simplify_m"}  # fmt: skip
+    for field, param in fields.items():
+        definition = alg.parameterDefinition(field)
+        assert definition.minimum() == PredictOptions.LIMITS[param].low, field
+        default = getattr(defaults, param)
+        assert definition.defaultValue() == default, field
+        assert bool(definition.flags() & definition.FlagOptional) == (default is None), field
+    with pytest.raises(QgsProcessingException) as raised:
+        processing.run(
+            ALGORITHM_ID,
+            {"INPUT": str(scene_path), "OVERLAP": 1000, "OUTPUT_RASTER": str(tmp_path / "lc.tif")},
+        )
+    assert str(raised.value).startswith(
+        "Tile overlap must lie in 0..256 px for 512-px tiles, not 1000"
+    )
+    assert not (tmp_path / "lc.tif").exists()
+
+
 def test_missing_s5geo_is_a_readable_error(
     provider: Any, scene_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -11,14 +11,8 @@ import pytest
 import torch
 
 from s5geo.errors import UserError
-from s5geo.models.mdf import load_mdf_config
-from s5geo.train.mdf import (
-    MDFModule,
-    check_mdf_config,
-    layer_decay_groups,
-    load_mdf_dataset_model,
-    train_mdf,
-)
+from s5geo.models.mdf import load_mdf_config, load_mdf_dataset_model
+from s5geo.train.mdf import MDFModule, check_mdf_config, layer_decay_groups, train_mdf
 
 ROOT = Path(__file__).resolve().parents[2]
 CPU = ROOT / "configs" / "mdf" / "cpu_three.yaml"

@@ -194,6 +194,7 @@ def test_segment_scene_polygons_are_those_of_its_class_raster(
     from helpers import build_perpixel_model, write_scene
 
     import s5geo.vector.polygonize as polygonize_module
+    from s5geo.options import PredictOptions
     from s5geo.segment import segment_scene
     from s5geo.vector import polygonize_raster
 
@@ -204,8 +205,9 @@ def test_segment_scene_polygons_are_those_of_its_class_raster(
     for options in ({}, {"min_area_m2": 30.0}):
         out = tmp_path / f"lc{len(options)}.gpkg"
         result = segment_scene(
-            scene, out_raster=out.with_suffix(".tif"), out_vector=out, model=model, **options
-        )
+            scene, out_raster=out.with_suffix(".tif"), out_vector=out, model=model,
+            options=PredictOptions(**options),
+        )  # fmt: skip
         again = tmp_path / f"again{len(options)}.gpkg"
         names = {0: "water", 1: "forest", 2: "urban"}
         expected = polygonize_raster(

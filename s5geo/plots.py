@@ -1,4 +1,8 @@
-"""Figures of a run: training curves from the CSV log and a confusion matrix (matplotlib, Agg)."""
+"""Figures of runs and evaluations: training curves and confusion matrices (matplotlib, Agg).
+
+No torch: drawn by ``s5geo train`` and ``s5geo distill`` (curves, confusion matrix of the test
+split) and by the torch-free ONNX evaluation (:mod:`s5geo.evaluate`).
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from s5geo.data.classes import CLASS_MAPS, get_class_map
+from s5geo.datasets.classes import CLASS_MAPS, get_class_map
 from s5geo.errors import UserError
 
 

@@ -127,3 +127,20 @@ def get_class_map(name: str) -> ClassMap:
         return CLASS_MAPS[name]
     except KeyError:
         raise UserError(f"unknown class map {name!r}; known: {', '.join(CLASS_MAPS)}") from None
+
+
+# The pixel-aligned scenes of :mod:`s5geo.data.aligned` (SpaceNet-4 Atlanta, swisstopo crops).
+ALIGNED_CLASS_MAPS: dict[str, ClassMap] = {
+    "spacenet_buildings": ClassMap(
+        ("background", "building"), ("#D9D9D9", "#E31A1C"), raw_values={0: 0, 255: 1}
+    ),
+    "swiss_trees": ClassMap(("non_tree", "tree"), ("#F0E6C8", "#1B7837")),
+}
+
+
+def class_map_for(name: str) -> ClassMap:
+    """A class map of :data:`CLASS_MAPS` or :data:`ALIGNED_CLASS_MAPS`; UserError otherwise."""
+    maps = {**CLASS_MAPS, **ALIGNED_CLASS_MAPS}
+    if name not in maps:
+        raise UserError(f"unknown class map {name!r}; known: {', '.join(maps)}")
+    return maps[name]
