@@ -8,7 +8,7 @@ export S5GEO_DATA
 SCENE ?= $(wildcard $(S5GEO_DATA)/naip/m_4709963_se_14_1_20200831.tif)
 OUT ?= demo-output
 # torch comes from the machine's local wheels (pip's cap on this machine); other machines get it
-# from PyPI. Pinned here, not in pyproject.toml, so `pip install s5geo[train]` stays flexible.
+# from PyPI. Pinned here, not in pyproject.toml, so the `train` extra stays flexible.
 TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: demo test lint typecheck unit docs qgis-test qgis-plugin bench results-s4p default-model dist clean

@@ -48,7 +48,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 OUT = BENCH / "out"
 # The interpreter whose install is measured (`--python`): this one by default. A deployment
-# install (`pip install s5geo`, no torch, no pandas) measures what GIS users run; the development
+# install (`pip install .`, no torch, no pandas) measures what GIS users run; the development
 # install also loads pandas and geopandas, which pyogrio imports whenever they are installed.
 PYTHON = sys.executable
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from s5geo.errors import UserError
+from s5geo.errors import UserError, install_hint
 
 EXAMPLE = """
 Examples:
@@ -40,8 +40,7 @@ def _describe(path: str | None, overrides: list[str]) -> dict[str, Any]:
             from s5geo.models import describe_config
         except ImportError as exc:
             raise UserError(
-                "describing a config needs the training install: "
-                f"pip install 's5geo[train]' ({exc})"
+                f"describing a config needs the training install ({exc}): " + install_hint("train")
             ) from None
         return {"kind": "config", "path": str(p), **describe_config(p, overrides)}
     from s5geo.io.scene import scene_profile

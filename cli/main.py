@@ -17,7 +17,7 @@ from typing import NoReturn
 import typer
 
 from s5geo import __version__
-from s5geo.errors import Cancelled, UserError
+from s5geo.errors import Cancelled, UserError, install_hint
 
 app = typer.Typer(
     name="s5geo",
@@ -74,7 +74,7 @@ def _interrupt_on_signals() -> None:
 _clicks = importlib.import_module(typer.BadParameter.__module__)
 _ABORT = (typer.Abort, getattr(_clicks, "Abort", typer.Abort))
 
-# Top-level modules of the training install (``pip install 's5geo[train]'``): a command that
+# Top-level modules of the training install (the ``train`` extra): a command that
 # needs one of them in a deployment install gets one line saying how to install it.
 TRAINING_MODULES = frozenset(
     {"torch", "torchvision", "lightning", "timm", "torchgeo", "kornia", "torchmetrics", "onnx",
@@ -138,7 +138,7 @@ def run() -> None:
         command = next((a for a in sys.argv[1:] if not a.startswith("-")), "this command")
         _fail(
             f"s5geo {command} needs the training install, which lacks {root}: "
-            "pip install 's5geo[train]'"
+            + install_hint("train")
         )
     if status == 130:
         _interrupted("interrupted; no output was written")

@@ -1,24 +1,21 @@
 """The Processing algorithm "Segment land cover": a raster layer in, a land-cover raster and
 polygon layer out.
 
-It is a thin layer over :func:`s5geo.segment.segment_scene`, run in a child process (runner.py):
-parameters become arguments, the child's progress drives the Processing feedback, Cancel stops
-the run and leaves no output, and s5geo's user errors become ``QgsProcessingException``
-messages. Being an ordinary Processing
-algorithm, it runs as a background task and works in the toolbox, the graphical modeler, batch
-mode and ``qgis_process``.
+It is a thin layer over :func:`s5geo.segment.segment_scene`, run in a child process like every
+s5geo algorithm (base.py): parameters become arguments, the child's progress drives the Processing
+feedback, Cancel stops the run and leaves no output, and s5geo's user errors become
+``QgsProcessingException`` messages that name this algorithm's fields. Being an ordinary
+Processing algorithm, it runs as a background task and works in the toolbox, the graphical
+modeler, batch mode and ``qgis_process``.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from qgis.core import (
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
-    QgsProcessingException,
     QgsProcessingFeedback,
     QgsProcessingParameterDefinition,
     QgsProcessingParameterEnum,
@@ -29,13 +26,9 @@ from qgis.core import (
     QgsProcessingParameterRasterLayer,
     QgsProcessingParameterVectorDestination,
 )
-from qgis.PyQt.QtGui import QIcon
 
-from .backend import ReadableError, installed_s5geo, option_defaults, option_limits, raster_file
-from .runner import run_segmentation
-from .styling import ClassStylePostProcessor
-
-ICON = str(Path(__file__).parent / "icons" / "s5geo.svg")
+from .backend import option_defaults, option_limits, raster_file
+from .base import S5geoAlgorithm, check_suffix, given
 
 # Execution-provider choices: label shown to the analyst, providers passed to s5geo (None = auto).
 PROVIDER_CHOICES: tuple[tuple[str, list[str] | None], ...] = (
@@ -73,7 +66,7 @@ neighbouring polygons keep shared edges.</p>
 memory.</p>"""
 
 
-class SegmentLandCover(QgsProcessingAlgorithm):
+class SegmentLandCover(S5geoAlgorithm):
     """s5geo:segmentlandcover."""
 
     INPUT = "INPUT"
@@ -102,12 +95,6 @@ class SegmentLandCover(QgsProcessingAlgorithm):
 
     def tags(self) -> list[str]:
         return ["land cover", "segmentation", "classification", "onnx", "deep learning", "s5geo"]
-
-    def icon(self) -> QIcon:
-        return QIcon(ICON)
-
-    def createInstance(self) -> SegmentLandCover:
-        return SegmentLandCover()
 
     def initAlgorithm(self, configuration: dict[str, Any] | None = None) -> None:
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Input raster layer"))
@@ -148,40 +135,28 @@ class SegmentLandCover(QgsProcessingAlgorithm):
             )
         )
 
-    def processAlgorithm(
+    def _process(
         self,
         parameters: dict[str, Any],
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        try:
-            return self._segment(parameters, context, feedback)
-        except ReadableError as exc:
-            raise QgsProcessingException(str(exc)) from None
-
-    def _segment(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
-        installed_s5geo()
         layer = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         scene = raster_file(layer)
         model = self.parameterAsFile(parameters, self.MODEL, context) or None
         raster_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_RASTER, context)
         vector_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_VECTOR, context) or None
-        _check_suffix(raster_out, (".tif", ".tiff"), "The land-cover raster is a GeoTIFF")
+        check_suffix(raster_out, (".tif", ".tiff"), "The land-cover raster is a GeoTIFF")
         if vector_out:
-            _check_suffix(vector_out, (".gpkg",), "The polygons are written as a GeoPackage")
+            check_suffix(vector_out, (".gpkg",), "The polygons are written as a GeoPackage")
 
         bounds = None
-        if _given(parameters, self.EXTENT):
+        if given(parameters, self.EXTENT):
             rect = self.parameterAsExtent(parameters, self.EXTENT, context, layer.crs())
             bounds = (rect.xMinimum(), rect.yMinimum(), rect.xMaximum(), rect.yMaximum())
         options: dict[str, Any] = {}
         for param, (field, _, _, integer) in OPTION_FIELDS.items():
-            if _given(parameters, field):
+            if given(parameters, field):
                 read = self.parameterAsInt if integer else self.parameterAsDouble
                 options[param] = read(parameters, field, context)
         providers = PROVIDER_CHOICES[self.parameterAsEnum(parameters, self.EXECUTION, context)][1]
@@ -198,18 +173,13 @@ class SegmentLandCover(QgsProcessingAlgorithm):
             "options": options,
             "overwrite": True,  # Processing asks before overwriting a file the analyst picked
         }
-        done = run_segmentation(scene, kwargs, feedback, names=FIELD_NAMES)
-        for warning in done["warnings"]:
-            feedback.pushWarning(warning)
+        done = self.run_child({"scene": scene, "kwargs": kwargs, "names": FIELD_NAMES}, feedback)
         feedback.pushInfo(
             f"Segmented {done['width']} x {done['height']} pixels in {done['seconds']:.1f} s"
             f" on {done['provider']} ({done['tiles']} tiles of {done['tile_size']} px)."
         )
 
-        for path in (raster_out, vector_out):
-            if path and context.willLoadLayerOnCompletion(path):
-                details = context.layerToLoadOnCompletionDetails(path)
-                details.setPostProcessor(ClassStylePostProcessor.create())
+        self.style_on_load(context, raster_out, vector_out)
         return {self.OUTPUT_RASTER: raster_out, self.OUTPUT_VECTOR: vector_out}
 
 
@@ -229,14 +199,3 @@ def _option_field(param: str) -> QgsProcessingParameterNumber:
         optional=default is None,
         **bounds,
     )
-
-
-def _given(parameters: dict[str, Any], name: str) -> bool:
-    """True when an optional parameter has a value (empty strings come from the dialogs)."""
-    value = parameters.get(name)
-    return value is not None and value != ""
-
-
-def _check_suffix(path: str, suffixes: tuple[str, ...], what: str) -> None:
-    if not path.lower().endswith(suffixes):
-        raise ReadableError(f"{what} ({' or '.join(suffixes)}); got {path}.")

@@ -24,14 +24,14 @@ from qgis.core import QgsProviderRegistry, QgsRasterLayer
 INSTALL_HELP = (
     "The s5geo Python package is not installed in the Python that QGIS runs "
     "(Python {version}, {prefix}). Install it there, for example on Debian/Ubuntu with "
-    '`/usr/bin/python3 -m pip install --user --break-system-packages "numpy<2" s5geo`, '
-    "then restart QGIS. docs/QGIS.md describes the other ways (a virtual environment, Windows, "
-    "macOS)."
+    '`/usr/bin/python3 -m pip install --user --break-system-packages "numpy<2" "attrs>=24" '
+    "/path/to/s5geo` (a clone of s5geo, or the wheel its `make dist` builds), then restart QGIS. "
+    "docs/QGIS.md describes the other ways (a virtual environment, Windows, macOS)."
 )
 BROKEN_HELP = (
     "s5geo {s5_version} is installed in QGIS's Python ({location}) but the plugin cannot use it: "
-    "{detail}. Install a matching s5geo and its dependencies (pip install --upgrade s5geo), then "
-    "restart QGIS."
+    "{detail}. Install a matching s5geo and its dependencies (pip install --upgrade "
+    "/path/to/s5geo, a clone or the wheel its make dist builds; docs/QGIS.md), then restart QGIS."
 )
 
 

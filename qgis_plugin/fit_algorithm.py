@@ -2,8 +2,8 @@
 point layer with a class field in, a model file (.onnx) and optionally the map of the first raster
 out.
 
-It is a thin layer over :func:`s5geo.fit.fit_model`, run in a child process like the segmentation
-(runner.py, worker.py): the child's progress drives the Processing feedback, Cancel stops the run
+It is a thin layer over :func:`s5geo.fit.fit_model`, run in a child process like every s5geo
+algorithm (base.py): the child's progress drives the Processing feedback, Cancel stops the run
 and leaves nothing behind, and s5geo's user errors become ``QgsProcessingException`` messages that
 name this algorithm's parameters instead of the library's arguments. Being an ordinary Processing
 algorithm, it runs as a background task and works in the toolbox, the graphical modeler, batch
@@ -23,7 +23,6 @@ from qgis.core import (
     QgsFeatureRequest,
     QgsFeatureSink,
     QgsProcessing,
-    QgsProcessingAlgorithm,
     QgsProcessingContext,
     QgsProcessingException,
     QgsProcessingFeatureSourceDefinition,
@@ -44,12 +43,9 @@ from qgis.core import (
     QgsVectorFileWriter,
     QgsVectorLayer,
 )
-from qgis.PyQt.QtGui import QIcon
 
-from .algorithm import ICON
-from .backend import ReadableError, installed_s5geo, raster_file
-from .runner import run_job
-from .styling import ClassStylePostProcessor
+from .backend import ReadableError, raster_file
+from .base import S5geoAlgorithm, check_suffix, given
 
 # Tier choices: label shown to the analyst, the ``quality`` passed to s5geo.
 TIERS: tuple[tuple[str, str], ...] = (
@@ -91,7 +87,7 @@ class _LabelsPlan:
     style_qml: str | None  # the layer's current style, kept with a copy for the class colours
 
 
-class FitLandCoverModel(QgsProcessingAlgorithm):
+class FitLandCoverModel(S5geoAlgorithm):
     """s5geo:fit."""
 
     INPUT = "INPUT"
@@ -132,12 +128,6 @@ class FitLandCoverModel(QgsProcessingAlgorithm):
             "onnx",
             "s5geo",
         ]
-
-    def icon(self) -> QIcon:
-        return QIcon(ICON)
-
-    def createInstance(self) -> FitLandCoverModel:
-        return FitLandCoverModel()
 
     def initAlgorithm(self, configuration: dict[str, Any] | None = None) -> None:
         self.addParameter(
@@ -220,45 +210,32 @@ class FitLandCoverModel(QgsProcessingAlgorithm):
         self._labels = self._plan_labels(parameters, context)
         return True
 
-    def processAlgorithm(
+    def _process(
         self,
         parameters: dict[str, Any],
         context: QgsProcessingContext,
         feedback: QgsProcessingFeedback,
     ) -> dict[str, Any]:
-        try:
-            return self._fit(parameters, context, feedback)
-        except ReadableError as exc:
-            raise QgsProcessingException(self.translate(str(exc))) from None
-
-    def _fit(
-        self,
-        parameters: dict[str, Any],
-        context: QgsProcessingContext,
-        feedback: QgsProcessingFeedback,
-    ) -> dict[str, Any]:
-        installed_s5geo()
         layers = self.parameterAsLayerList(parameters, self.INPUT, context)
         if not layers:
             raise ReadableError("Choose at least one raster layer.")
         scenes = [raster_file(layer) for layer in layers]
         out = self.parameterAsFileOutput(parameters, self.OUTPUT, context)
-        if not out.lower().endswith(".onnx"):
-            raise ReadableError(f"The model file is an ONNX file (.onnx); got {out}.")
+        check_suffix(out, (".onnx",), "The model file is an ONNX file")
         map_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_MAP, context) or None
         conf_out = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE, context) or None
         for path in (map_out, conf_out):
-            if path and not path.lower().endswith((".tif", ".tiff")):
-                raise ReadableError(f"The map rasters are GeoTIFFs (.tif); got {path}.")
+            if path:
+                check_suffix(path, (".tif", ".tiff"), "The map rasters are GeoTIFFs")
         if conf_out and not map_out:
             raise ReadableError(
-                f"'{self._description(self.OUTPUT_CONFIDENCE)}' comes with the map: "
-                f"also set '{self._description(self.OUTPUT_MAP)}'."
+                f"'{self.label_of(self.OUTPUT_CONFIDENCE)}' comes with the map: "
+                f"also set '{self.label_of(self.OUTPUT_MAP)}'."
             )
         fields = self.parameterAsFields(parameters, self.CLASS_FIELD, context)
         tier = TIERS[self.parameterAsEnum(parameters, self.TIER, context)][1]
         minutes = None
-        if _given(parameters, self.MINUTES):
+        if given(parameters, self.MINUTES):
             minutes = self.parameterAsDouble(parameters, self.MINUTES, context)
         bands = self._bands(self.parameterAsString(parameters, self.BANDS, context))
 
@@ -284,14 +261,10 @@ class FitLandCoverModel(QgsProcessingAlgorithm):
             },
             "map": {"out_raster": map_out, "confidence": conf_out} if map_out else None,
         }
-        done = run_job(job, feedback)
-        for warning in done["warnings"]:
-            feedback.pushWarning(self.translate(warning))
+        done = self.run_child(job, feedback)
         self._report(done, feedback)
 
-        if map_out and context.willLoadLayerOnCompletion(map_out):
-            details = context.layerToLoadOnCompletionDetails(map_out)
-            details.setPostProcessor(ClassStylePostProcessor.create())
+        self.style_on_load(context, map_out)
         miou = done["miou"]
         return {
             self.OUTPUT: out,
@@ -320,7 +293,7 @@ class FitLandCoverModel(QgsProcessingAlgorithm):
         layer = self.parameterAsVectorLayer(parameters, self.LABELS, context)
         if layer is None or not layer.isValid():
             raise QgsProcessingException(
-                f"'{self._description(self.LABELS)}': the layer is missing or cannot be read."
+                f"'{self.label_of(self.LABELS)}': the layer is missing or cannot be read."
             )
         style = _style_qml(layer)
         copy = _LabelsPlan(name=layer.name(), path=None, layer=None, style_qml=style)
@@ -347,7 +320,7 @@ class FitLandCoverModel(QgsProcessingAlgorithm):
         GeoPackage, with the layer's style beside it (s5geo takes the class colours from it)."""
         source = self.parameterAsSource(parameters, self.LABELS, context)
         if source is None:
-            raise ReadableError(f"'{self._description(self.LABELS)}' cannot be read.")
+            raise ReadableError(f"'{self.label_of(self.LABELS)}' cannot be read.")
         folder = Path(QgsProcessingUtils.tempFolder())
         path = QgsProcessingUtils.generateTempFilename("labels.gpkg")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -389,7 +362,7 @@ class FitLandCoverModel(QgsProcessingAlgorithm):
             return [int(b) for b in re.split(r"[\s,;]+", text.strip())]
         except ValueError:
             raise ReadableError(
-                f"'{self._description(self.BANDS)}': give three band numbers such as 4,3,2, "
+                f"'{self.label_of(self.BANDS)}': give three band numbers such as 4,3,2, "
                 f"not {text!r}."
             ) from None
 
@@ -425,15 +398,15 @@ class FitLandCoverModel(QgsProcessingAlgorithm):
                 message = re.sub(
                     rf"^labels {re.escape(name)}\b", f"Layer '{self._labels.name}'", message
                 )
-        field = self._description(self.CLASS_FIELD)
-        tier = self._description(self.TIER)
+        field = self.label_of(self.CLASS_FIELD)
+        tier = self.label_of(self.TIER)
         rules = (
             (r"\bclass_field\b", f"the '{field}' parameter"),
             (r"^quality must", f"'{tier}' must"),
             (r"^quality '", f"{tier} '"),
             (r"\buse quality '", "choose the tier '"),
-            (r"^minutes must", f"'{self._description(self.MINUTES)}' must"),
-            (r"^bands must", f"'{self._description(self.BANDS)}' must"),
+            (r"^minutes must", f"'{self.label_of(self.MINUTES)}' must"),
+            (r"^bands must", f"'{self.label_of(self.BANDS)}' must"),
             (r"choose one with layer$", "save the layer you mean on its own"),
             # "labels X have/hold" became "Layer 'name' ...": one layer, singular verb.
             (r"^(Layer '[^']*') have\b", r"\1 has"),
@@ -442,10 +415,6 @@ class FitLandCoverModel(QgsProcessingAlgorithm):
         for pattern, replacement in rules:
             message = re.sub(pattern, replacement, message)
         return message[:1].upper() + message[1:]
-
-    def _description(self, name: str) -> str:
-        definition = self.parameterDefinition(name)
-        return definition.description() if definition is not None else name
 
 
 def _style_qml(layer: QgsVectorLayer) -> str | None:
@@ -470,9 +439,3 @@ def _has_saved_style(layer: QgsVectorLayer, path: str) -> bool:
     if not path.lower().endswith(".gpkg"):
         return False
     return layer.listStylesInDatabase()[0] > 0
-
-
-def _given(parameters: dict[str, Any], name: str) -> bool:
-    """True when an optional parameter has a value (empty strings come from the dialogs)."""
-    value = parameters.get(name)
-    return value is not None and value != ""

@@ -6,7 +6,8 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
-from .algorithm import ICON, SegmentLandCover
+from .algorithm import SegmentLandCover
+from .base import ICON
 from .fit_algorithm import FitLandCoverModel
 
 

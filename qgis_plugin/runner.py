@@ -57,26 +57,11 @@ def child_environment() -> dict[str, str]:
     return env
 
 
-def run_segmentation(
-    scene: str,
-    kwargs: dict[str, Any],
-    feedback: QgsProcessingFeedback,
-    names: dict[str, str] | None = None,
-) -> dict[str, Any]:
-    """Segment ``scene`` with :func:`s5geo.segment.segment_scene` arguments ``kwargs``, whose
-    ``options`` are the fields of :class:`s5geo.options.PredictOptions`.
-
-    ``names`` are what errors call the library's parameters (the algorithm's field labels).
-    Returns the child's result summary; raises :class:`ReadableError` for problems the analyst
-    can fix and ``QgsProcessingException`` for a cancelled run or a failure of s5geo itself.
-    """
-    return run_job({"scene": scene, "kwargs": kwargs, "names": names or {}}, feedback)
-
-
 def run_job(job: dict[str, Any], feedback: QgsProcessingFeedback) -> dict[str, Any]:
     """Run one worker job (see worker.py for its shape) and return the child's result summary.
 
-    Raises as :func:`run_segmentation` does.
+    Raises :class:`ReadableError` for problems the analyst can fix and ``QgsProcessingException``
+    for a cancelled run or a failure of s5geo itself.
     """
     command = [python_executable(), "-u", str(WORKER)]
     # Nested, not one parenthesized with-statement: QGIS 3.22 may embed Python 3.9.

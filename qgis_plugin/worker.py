@@ -159,8 +159,7 @@ def main() -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
     try:
-        from s5geo.errors import Cancelled, UserError
-        from s5geo.options import ParameterError
+        from s5geo.errors import Cancelled, ParameterError, UserError
     except ImportError as exc:
         emit({"error": str(exc), "kind": "missing"})
         return 3

@@ -32,6 +32,11 @@ REQUIRED_KEYS = (
 # The class value of nodata pixels in every class raster s5geo writes; class ids are 0..254.
 NODATA = 255
 
+# Tile overlap (% of the tile) of a model whose metadata names none: files made for other tools
+# (Deepness, GeoDeep) may leave ``tiles_overlap`` out, and one value for reading and for a
+# ModelInfo built in code keeps such a model tiled the same wherever it is opened.
+DEFAULT_OVERLAP_PCT = 15.0
+
 # Colours used when a model names no colours of its own (a qualitative palette, readable on maps).
 DEFAULT_PALETTE = (
     "#E6194B", "#3CB44B", "#FFE119", "#4363D8", "#F58231", "#911EB4", "#46F0F0", "#F032E6",
@@ -55,7 +60,7 @@ class ModelInfo:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     resolution_cm: float = 0.0
-    overlap_pct: float = 15.0
+    overlap_pct: float = DEFAULT_OVERLAP_PCT
     class_colors: dict[int, str] = field(default_factory=dict)
     model_type: str = "Segmentor"
     version: str = ""
@@ -87,8 +92,10 @@ class ModelInfo:
             raise UserError(f"model metadata: tiles_size {self.tile_size} is too small")
         if not self.class_names:
             raise UserError("model metadata 'class_names' is empty")
-        if max(self.class_names) > 254 or min(self.class_names) < 0:
-            raise UserError("model metadata: class ids must lie in 0..254 (255 is nodata)")
+        if max(self.class_names) >= NODATA or min(self.class_names) < 0:
+            raise UserError(
+                f"model metadata: class ids must lie in 0..{NODATA - 1} ({NODATA} is nodata)"
+            )
 
     @property
     def fill_values(self) -> np.ndarray:
@@ -196,7 +203,7 @@ def info_from_metadata(meta: Mapping[str, str], source: str = "model") -> ModelI
             class_names=_int_keyed("class_names", v["class_names"]),
             class_colors=_int_keyed("s5geo.class_colors", v.get("s5geo.class_colors", {})),
             tile_size=int(v["tiles_size"]),
-            overlap_pct=float(v.get("tiles_overlap", 15.0)),
+            overlap_pct=float(v.get("tiles_overlap", DEFAULT_OVERLAP_PCT)),
             bands=tuple(int(b) for b in v["s5geo.bands"]),
             input_scale=float(v["s5geo.input_scale"]),
             mean=tuple(float(m) for m in v["standardization_mean"]),
@@ -220,7 +227,7 @@ def info_from_metadata(meta: Mapping[str, str], source: str = "model") -> ModelI
 def write_metadata(onnx_path: str | Path, info: ModelInfo) -> None:
     """Store ``info`` as the model's ``metadata_props`` (replacing same-named keys), in place.
 
-    Needs the ``onnx`` package (``pip install s5geo[train]`` or ``[dev]``).
+    Needs the ``onnx`` package (s5geo's ``train`` or ``dev`` extra).
     """
     import onnx
 

@@ -3,8 +3,8 @@
 :class:`PredictOptions` is the one set of options that :func:`s5geo.infer.predict_scene`,
 :func:`s5geo.segment.segment_scene`, ``s5geo predict`` and the QGIS algorithm share. Its ranges are
 data (:attr:`PredictOptions.LIMITS`), so the command line and the QGIS fields state the same bounds
-as the library checks, and its errors (:class:`ParameterError`) name the library's parameters in a
-form each front end rewords with its own flag or field names.
+as the library checks, and its errors (:class:`s5geo.errors.ParameterError`) name the library's
+parameters in a form each front end rewords with its own flag or field names.
 
 Imports only the standard library and :mod:`s5geo.errors`: the QGIS plugin reads the ranges when it
 lists its fields, without loading the inference stack (ONNX Runtime, GDAL).
@@ -12,42 +12,12 @@ lists its fields, without loading the inference stack (ONNX Runtime, GDAL).
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import ClassVar
 
-from s5geo.errors import UserError
-
-
-class ParameterError(UserError):
-    """A user error about parameters: a value outside its valid range, or one the input at hand
-    cannot take (a tile size a model cannot run, polygons of a scene without a CRS).
-
-    ``template`` is the message with a ``{name}`` field for each parameter it names (the other
-    fields are filled from ``values``). ``str()`` words it with the library's parameter names;
-    :meth:`worded` with a front end's own (the command line's flags, the QGIS fields).
-    """
-
-    def __init__(self, template: str, **values: object) -> None:
-        super().__init__(template)
-        self.template = template
-        self.values = values
-
-    @property
-    def parameters(self) -> tuple[str, ...]:
-        """The parameters the message names, in order of first mention."""
-        fields = (field for _, field, _, _ in string.Formatter().parse(self.template) if field)
-        return tuple(dict.fromkeys(f for f in fields if f not in self.values))
-
-    def worded(self, names: Mapping[str, str]) -> str:
-        """The message with each parameter called ``names[parameter]`` (its own name if absent)."""
-        called = {p: names.get(p, p) for p in self.parameters}
-        return self.template.format(**called, **self.values)
-
-    def __str__(self) -> str:
-        return self.worded({})
+from s5geo.errors import ParameterError
 
 
 @dataclass(frozen=True)
@@ -143,4 +113,4 @@ def check_overlap(overlap: int, tile: int) -> None:
         )  # fmt: skip
 
 
-__all__ = ["OVERLAP_MAX_SHARE", "ParameterError", "PredictOptions", "Range", "check_overlap"]
+__all__ = ["OVERLAP_MAX_SHARE", "PredictOptions", "Range", "check_overlap"]

@@ -1,7 +1,8 @@
 """Figures of runs and evaluations: training curves and confusion matrices (matplotlib, Agg).
 
 No torch: drawn by ``s5geo train`` and ``s5geo distill`` (curves, confusion matrix of the test
-split) and by the torch-free ONNX evaluation (:mod:`s5geo.evaluate`).
+split), by the torch-free ONNX evaluation (:mod:`s5geo.evaluate`) and by ``s5geo fit`` (the
+confusion matrix of its spatial cross-validation, :mod:`s5geo.fit.report`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,21 @@ def plot_curves(metrics_csv: Path, out: Path) -> None:
     plt.close(fig)
 
 
-def plot_confusion(cm: npt.NDArray[np.integer], names: Sequence[str], out: Path) -> None:
-    """Row-normalised confusion matrix (reference rows, predicted columns) with counts as %."""
+def plot_confusion(
+    cm: npt.NDArray[np.integer],
+    names: Sequence[str],
+    out: Path,
+    *,
+    colors: Sequence[str] | None = None,
+    title: str | None = None,
+    counts: bool = False,
+) -> None:
+    """Row-normalised confusion matrix (reference rows, predicted columns), each cell in %.
+
+    ``colors`` colour the class names on the reference axis (a class's map colour, so the figure
+    reads like the map); ``counts`` adds each cell's pixel count under its share, which tells a
+    large share of a few pixels from a large share of many; ``title`` heads the figure.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,11 +77,17 @@ def plot_confusion(cm: npt.NDArray[np.integer], names: Sequence[str], out: Path)
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
+    if colors is not None:
+        for tick, color in zip(ax.get_yticklabels(), colors, strict=True):
+            tick.set_color(color)
     ax.set_xlabel("predicted")
     ax.set_ylabel("reference")
+    if title is not None:
+        ax.set_title(title, fontsize=9)
     for i in range(len(names)):
         for j in range(len(names)):
-            ax.text(j, i, f"{100 * share[i, j]:.0f}", ha="center", va="center",
+            text = f"{100 * share[i, j]:.0f}" + (f"\n({int(cm[i, j])})" if counts else "")
+            ax.text(j, i, text, ha="center", va="center", fontsize=8 if counts else None,
                     color="white" if share[i, j] > 0.5 else "black")  # fmt: skip
     fig.tight_layout()
     fig.savefig(out, dpi=100)

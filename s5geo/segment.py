@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from s5geo.errors import Cancelled
+from s5geo.errors import Cancelled, ParameterError
 from s5geo.infer import Model, PredictResult, Progress, ProgressFn, load_model, predict_into
 from s5geo.io.atomic import atomic_outputs
 from s5geo.io.raster import GridSpec
 from s5geo.io.scene import open_scene, refuse_gcp_only
-from s5geo.options import ParameterError, PredictOptions
+from s5geo.options import PredictOptions
 
 if TYPE_CHECKING:
     from s5geo.vector import VectorResult
@@ -93,7 +93,7 @@ def segment_scene(
         ``polygonize``); returning False cancels, with no output left behind.
     :returns: The prediction's :class:`s5geo.infer.PredictResult`, the polygon layer's summary
         (None without ``out_vector``) and the seconds the whole job took.
-    :raises s5geo.options.ParameterError: For an option outside its valid range, or polygons
+    :raises s5geo.errors.ParameterError: For an option outside its valid range, or polygons
         asked of a scene without a CRS.
     :raises s5geo.errors.UserError: For other inputs that cannot work.
     :raises s5geo.errors.Cancelled: When ``progress`` returns False.

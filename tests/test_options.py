@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from s5geo.errors import UserError
-from s5geo.options import ParameterError, PredictOptions
+from s5geo.errors import ParameterError, UserError
+from s5geo.options import PredictOptions
 
 
 @pytest.mark.parametrize(

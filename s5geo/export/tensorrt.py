@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from s5geo.errors import UserError
+from s5geo.errors import UserError, install_hint
 from s5geo.infer.runtime import load_model
 
 TRT = "TensorrtExecutionProvider"
@@ -31,8 +31,8 @@ def require_tensorrt() -> None:
     if not tensorrt_available():
         raise UserError(
             "the TensorRT execution provider is not available in this ONNX Runtime "
-            f"({', '.join(ort.get_available_providers())}); on a machine with an NVIDIA GPU, "
-            "CUDA and TensorRT, install 'pip install s5geo[gpu]' (onnxruntime-gpu), "
+            f"({', '.join(ort.get_available_providers())}); it comes with onnxruntime-gpu: on a "
+            f"machine with an NVIDIA GPU, CUDA and TensorRT, {install_hint('gpu')}; "
             "or export without --tensorrt"
         )
 

@@ -34,10 +34,8 @@ from s5geo.infer import Progress, ProgressFn, load_model, predict_into
 from s5geo.infer.runtime import default_model_path
 from s5geo.io.atomic import atomic_outputs, check_writable
 from s5geo.io.scene import open_scene
-from s5geo.modelfile import ModelInfo
+from s5geo.modelfile import ModelInfo, info_from_metadata
 
-TILE = 512  # the bundled encoder's fixed tile
-OVERLAP_PCT = 12.5
 QUALITIES = ("quick", "full")
 # Share of the whole job each stage reports as done (the maps take the most time; their progress
 # comes from the prediction, as stage "predict").
@@ -159,11 +157,18 @@ def fit_model(
         )
         datasets = [stack.enter_context(open_scene(s)) for s in scene_paths]
         scaling = scene_scaling(datasets, bands)
-        network = onnx.load(str(default_model_path())) if encoder else None
+        # The fitted model is tiled as the bundled one: it contains that network, whose graph
+        # takes that tile only, and filters-only models stay interchangeable with it.
+        bundled = onnx.load(str(default_model_path()))
+        tiling = info_from_metadata(
+            {p.key: p.value for p in bundled.metadata_props}, "the bundled model"
+        )
+        tile = tiling.tile_size
+        network = bundled if encoder else None
         spec = FeatureSpec(bands=len(scaling.bands), scaling=scaling, encoder=encoder)
-        session = _session(features_model(spec, TILE, network))
+        session = _session(features_model(spec, tile, network))
         samples = collect_samples(
-            datasets, lab, session, scaling, TILE, seed, lambda d, t: steps("features", d, t)
+            datasets, lab, session, scaling, tile, seed, lambda d, t: steps("features", d, t)
         )
         del session
         if samples.outside:
@@ -196,8 +201,8 @@ def fit_model(
         info = ModelInfo(
             class_names=dict(lab.class_names),
             class_colors=dict(lab.class_colors),
-            tile_size=TILE,
-            overlap_pct=OVERLAP_PCT,
+            tile_size=tile,
+            overlap_pct=tiling.overlap_pct,
             bands=scaling.bands,
             input_scale=scaling.input_scale,
             mean=(0.0,) * len(scaling.bands),
@@ -220,10 +225,10 @@ def fit_model(
                 else round(validation.mean_confidence, 4),
             },
         )
-        model = fitted_model(spec, TILE, forest_onnx(forest, spec.count), ids, info, network)
+        model = fitted_model(spec, tile, forest_onnx(forest, spec.count), ids, info, network)
         steps("fit", 1, 1)
         info = replace(
-            info, reference_confidence=reference_confidence(model, datasets, scaling, TILE)
+            info, reference_confidence=reference_confidence(model, datasets, scaling, tile)
         )
         set_metadata(model, info)
         onnx.save(model, str(model_tmp))

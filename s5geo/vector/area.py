@@ -19,7 +19,7 @@ from rasterio.errors import CRSError
 
 from s5geo.errors import UserError
 
-if TYPE_CHECKING:  # pyproj is imported only for geographic CRSs: 21 MiB of resident memory
+if TYPE_CHECKING:  # pyproj is imported only for geographic CRSs: importing it costs memory
     import pyproj
 
 

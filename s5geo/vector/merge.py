@@ -44,11 +44,13 @@ from s5geo.vector.validity import GDAL_POLYGONS_VALID
 _EMPTY_GEOMS = np.empty(0, dtype=object)
 _EMPTY_IDS = np.empty(0, dtype=np.int64)
 _NO_RECORDS = np.empty((0, 2), dtype=np.int64)
-# Regions whose pieces hold this much WKB or more (16 bytes per vertex) are assembled out of core
-# (``arcs``): 4 MiB is about 260,000 vertices, which the overlay assembles with about 50 MiB.
+# Regions whose pieces hold this much WKB or more (16 bytes per vertex: about 260,000 vertices)
+# are assembled out of core (``arcs``): an overlay needs many times a region's WKB, so above this
+# a single region would set the peak memory of the whole polygonization.
 STREAM_BYTES = 4 * 2**20
 # Regions of at least this many vertices are linked from arcs even when held in memory
-# (``_assemble``); measured on the bundled model's 25 MP map (docs/benchmarks/polygonize.md).
+# (``_assemble``): from about this size on, linking from arcs takes less time than an overlay
+# union (docs/benchmarks/polygonize.md, "Where s5geo's time goes").
 ARCS_VERTICES = 2_000
 
 
@@ -249,9 +251,9 @@ def _assemble(
     Pieces holding ``STREAM_BYTES`` of WKB or more are assembled out of core (``arcs``; ``new``
     is spilled first) unless GDAL is older than 3.7, whose polygons ``arcs`` cannot rely on.
     Below that, pieces of ``ARCS_VERTICES`` or more are linked from arcs too, into a polygon in
-    memory (``arcs`` takes time in proportion to the region's vertices; the overlay union takes
-    about 4 µs per vertex, which made it most of the polygonizing time of a real map); smaller
-    regions are unioned by overlay, which costs less per region.
+    memory (``arcs`` takes time in proportion to the region's vertices, where the overlay union's
+    cost per vertex would make it most of the polygonizing time of a real map); smaller regions
+    are unioned by overlay, which costs less per region.
     """
     if len(records) + len(new) == 1:
         return store.get(records) if len(records) else new

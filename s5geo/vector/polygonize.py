@@ -56,17 +56,16 @@ from s5geo.vector.streamed import StreamedPolygon
 from s5geo.vector.validity import needs_check, valid_polygons
 
 # Polygons per batch written (and simplified as one coverage), and converted from GDAL at a time.
-# Each is held a few times over while it is converted (GEOS, WKB, the CRS copy); measured on the
-# 24 MP benchmark raster, 5,000 and 2,000 instead of 20,000 and 10,000 lowered the peak by
-# 40 MiB at no measurable cost in time.
+# Each is held a few times over while it is converted (GEOS, WKB, the CRS copy), so these sizes
+# set part of the peak memory; at these sizes the per-batch overhead does not show in the time
+# (docs/benchmarks/polygonize.md, peak by setting).
 BATCH_POLYGONS = 5_000
 BATCH_VERTICES = 125_000
 CHUNK_POLYGONS = 2_000
 # Most pixels polygonized per strip: on wide rasters strips get fewer rows than ``block_rows`` so
 # GDAL's polygons of one strip (the largest allocation here, held until the strip is done) stay
-# bounded by this, not by the raster's width (measured: 1682 MiB peak at 20000 px wide with
-# 1024-row strips). Measured peaks on the 24 MP benchmark raster: 237 MiB with 4 MP strips,
-# 183 MiB with 2 MP, 159 MiB with 1 MP (docs/benchmarks/polygonize.md).
+# bounded by this, not by the raster's width. Smaller strips lower the peak but add strip borders
+# to merge; docs/benchmarks/polygonize.md has the peak by strip size.
 STRIP_PIXELS = 2**20
 
 

@@ -82,5 +82,5 @@ def test_tensorrt_without_its_provider_is_refused_before_any_work(tmp_path: Path
     assert len(lines) == 1 and lines[0].startswith(
         "error: the TensorRT execution provider is not available in this ONNX Runtime"
     )
-    assert "pip install s5geo[gpu]" in lines[0] and "export without --tensorrt" in lines[0]
+    assert "pip install '.[gpu]'" in lines[0] and "export without --tensorrt" in lines[0]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.ckpt"]

@@ -161,7 +161,7 @@ def test_training_commands_in_the_deployment_install_say_what_to_install(tmp_pat
     run = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=tmp_path
     )
-    assert_user_error(run, "pip install 's5geo[train]'")
+    assert_user_error(run, "pip install '.[train]'")
     assert list(tmp_path.iterdir()) == []
 
 
