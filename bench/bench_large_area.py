@@ -1,6 +1,7 @@
 """Benchmarks of large-area runs (`s5geo predict ... --out-dir`, docs/LARGE_AREAS.md).
 
     python bench/bench_large_area.py workers [--scenes 4] [--megapixels 2.5] [--repeats 3]
+    python bench/bench_large_area.py blocks [--megapixels 8] [--block-mp 2] [--repeats 3]
     python bench/bench_large_area.py remote [--megapixels 6.25] [--repeats 3]
     python bench/bench_large_area.py estimate --mp-per-s 3.0 [--workers 1,8,32] [--price 1.0]
 
@@ -9,6 +10,11 @@ MEGAPIXELS each, with the bundled model) in one process, on a Dask LocalCluster 
 of 2 workers (`--workers N`); each arm a fresh `s5geo predict` process into a fresh folder,
 interleaved (A, B, C, A, B, C, ...), medians of wall times and the ratios to the single-process
 arm. The 2-worker arm gives each ONNX Runtime session half the cores (s5geo's rule).
+
+blocks: one scene of MEGAPIXELS (a VRT mosaic of the NAIP scene) as one task in one process, as
+blocks of BLOCK_MP in one process (the cost of blocks: the window rows two blocks share, run
+twice, and the pass that assembles the class COG), and as blocks on a LocalCluster of 2 workers
+(one scene spread over workers); interleaved, medians, ratios to the one-task arm.
 
 remote: `s5geo predict` of one COG (made from a VRT mosaic of the NAIP scene) read from the local
 disk and over HTTP from a server on 127.0.0.1 that this script starts (single byte ranges, as
@@ -64,9 +70,11 @@ def wall(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def workers(count: int, megapixels: float, repeats: int) -> str:
-    arms = {"one process": [], "Dask, 1 worker": ["--workers", "1"],
-            "Dask, 2 workers": ["--workers", "2"]}  # fmt: skip
+def interleaved(
+    arms: dict[str, list[str]], count: int, megapixels: float, repeats: int, title: str
+) -> str:
+    """Run `s5geo predict --out-dir` of ``count`` NAIP mosaics with each arm's flags, the arms
+    interleaved ``repeats`` times; a table of medians against the first arm."""
     times: dict[str, list[float]] = {arm: [] for arm in arms}
     with tempfile.TemporaryDirectory() as tmp:
         scenes = naip_scenes(Path(tmp), count, megapixels)
@@ -77,18 +85,34 @@ def workers(count: int, megapixels: float, repeats: int) -> str:
                 times[arm].append(wall(cmd + flags))
                 shutil.rmtree(folder)
     total = count * megapixels
-    base = statistics.median(times["one process"])
+    first = next(iter(arms))
+    base = statistics.median(times[first])
     lines = [
-        f"{count} scenes of {megapixels:g} MP ({total:g} MP), bundled model, "
-        f"{repeats} interleaved repeats, medians:",
+        f"{title} ({total:g} MP), bundled model, {repeats} interleaved repeats, medians:",
         "",
-        "| arm | wall (s) | MP/s | speed vs one process |",
+        f"| arm | wall (s) | MP/s | speed vs {first} |",
         "|---|---|---|---|",
     ]
     for arm, values in times.items():
         med = statistics.median(values)
         lines.append(f"| {arm} | {med:.2f} | {total / med:.2f} | {base / med:.2f} |")
     return "\n".join(lines)
+
+
+def workers(count: int, megapixels: float, repeats: int) -> str:
+    arms = {"one process": [], "Dask, 1 worker": ["--workers", "1"],
+            "Dask, 2 workers": ["--workers", "2"]}  # fmt: skip
+    return interleaved(arms, count, megapixels, repeats, f"{count} scenes of {megapixels:g} MP")
+
+
+def blocks(megapixels: float, block_mp: float, repeats: int) -> str:
+    size = ["--block-mp", f"{block_mp:g}"]
+    arms = {
+        "one task": ["--block-mp", f"{2 * megapixels:g}"],
+        f"blocks of {block_mp:g} MP, one process": size,
+        f"blocks of {block_mp:g} MP, Dask, 2 workers": [*size, "--workers", "2"],
+    }
+    return interleaved(arms, 1, megapixels, repeats, f"one scene of {megapixels:g} MP")
 
 
 class RangeHandler(SimpleHTTPRequestHandler):
@@ -210,6 +234,10 @@ def main() -> None:
     w.add_argument("--scenes", type=int, default=4)
     w.add_argument("--megapixels", type=float, default=2.5)
     w.add_argument("--repeats", type=int, default=3)
+    b = sub.add_parser("blocks")
+    b.add_argument("--megapixels", type=float, default=8.0)
+    b.add_argument("--block-mp", type=float, default=2.0)
+    b.add_argument("--repeats", type=int, default=3)
     r = sub.add_parser("remote")
     r.add_argument("--megapixels", type=float, default=6.25)
     r.add_argument("--repeats", type=int, default=3)
@@ -222,6 +250,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "workers":
         report = workers(args.scenes, args.megapixels, args.repeats)
+    elif args.what == "blocks":
+        report = blocks(args.megapixels, args.block_mp, args.repeats)
     elif args.what == "remote":
         report = remote(args.megapixels, args.repeats)
     else:

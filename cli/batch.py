@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,12 @@ def run_folder(
     crs: str | None,
     quiet: bool,
     layer: Path | None = None,
+    block_mp: float | None = None,
 ) -> None:
     """Run :func:`s5geo.largearea.predict_many` and report it: a line per scene on stderr, the
     run's files on stdout, exit status 3 when ``keep_going`` let scenes fail. ``layer``: the
-    run's polygon layer (``--out run.gpkg`` or ``run.parquet`` beside ``--out-dir``)."""
+    run's polygon layer (``--out run.gpkg`` or ``run.parquet`` beside ``--out-dir``);
+    ``block_mp``: the block size in megapixels (``--block-mp``; None: the library's default)."""
     from s5geo.cli.progress import progress_bar, stderr
 
     from s5geo.infer.runtime import short_name
@@ -64,6 +67,10 @@ def run_folder(
         min_area_m2=options.min_area_m2,
         simplify_m=options.simplify_m,
     )
+    if block_mp is not None:
+        if not block_mp > 0:
+            raise UserError(f"--block-mp takes a number of megapixels above 0, not {block_mp:g}")
+        run_options = replace(run_options, block_megapixels=block_mp)
 
     def log(line: str) -> None:
         if not quiet:

@@ -11,8 +11,8 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from s5geo.errors import UserError
-from s5geo.options import OVERLAP_MAX_SHARE, ParameterError, PredictOptions
+from s5geo.errors import ParameterError, UserError
+from s5geo.options import OVERLAP_MAX_SHARE, PredictOptions
 
 EXAMPLE = """
 Example:
@@ -103,6 +103,11 @@ def predict(
     keep_going: bool = typer.Option(
         False, help="With --out-dir: record unreadable scenes as failed and go on (exit 3)."
     ),
+    block_mp: float | None = typer.Option(
+        None,
+        help="With --out-dir: scenes larger than this many megapixels run as blocks of about "
+        "this size, spread over the workers and resumed block by block (default 32).",
+    ),
     crs: str | None = typer.Option(
         None,
         help="With --out-dir: CRS of the run index and the --out polygon layer "
@@ -161,6 +166,7 @@ def predict(
     run_flags = {
         "--polygons": polygons, "--with-confidence": with_confidence, "--workers": workers,
         "--scheduler": scheduler, "--keep-going": keep_going, "--crs": crs,
+        "--block-mp": block_mp is not None,
     }  # fmt: skip
     if out_dir is None and out is None:
         raise UserError(
@@ -193,6 +199,7 @@ def predict(
                 inputs, out_dir, m, model=model, options=options, polygons=polygons,
                 confidence=with_confidence, workers=workers, scheduler=scheduler,
                 keep_going=keep_going, overwrite=overwrite, crs=crs, quiet=quiet, layer=out,
+                block_mp=block_mp,
             )  # fmt: skip
         return
     if len(inputs) > 1:

@@ -10,6 +10,7 @@ May import: ``s5geo.io``, ``s5geo.modelfile``, ``s5geo.options``, ``s5geo.errors
 ``s5geo.__version__``.
 """
 
+from s5geo.errors import ParameterError
 from s5geo.infer.checks import check_scene_fits
 from s5geo.infer.predict import (
     BlockResult,
@@ -23,7 +24,7 @@ from s5geo.infer.predict import (
     write_prediction,
 )
 from s5geo.infer.runtime import Model, default_model_path, load_model, resolve_providers
-from s5geo.options import ParameterError, PredictOptions
+from s5geo.options import PredictOptions
 
 __all__ = [
     "BlockResult",

@@ -13,10 +13,9 @@ import rasterio
 from rasterio.errors import RasterioIOError
 from rasterio.windows import Window
 
-from s5geo.errors import UserError
+from s5geo.errors import ParameterError, UserError
 from s5geo.io.scene import window_reader
 from s5geo.modelfile import ModelInfo
-from s5geo.options import ParameterError
 
 
 def check_suffix(path: Path, suffixes: tuple[str, ...], parameter: str) -> None:

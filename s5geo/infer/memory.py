@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from s5geo.options import ParameterError
+from s5geo.errors import ParameterError
 
 FLOAT32 = 4
 GIB = float(1 << 30)

@@ -10,14 +10,14 @@ from dataclasses import dataclass
 import rasterio
 from rasterio.windows import Window
 
-from s5geo.errors import UserError
+from s5geo.errors import ParameterError, UserError
 from s5geo.infer.memory import BatchShape
 from s5geo.infer.runtime import Model
 from s5geo.infer.tiling import WindowPlan
 from s5geo.io.raster import GridSpec
 from s5geo.io.scene import ground_sample_distance_m, is_georeferenced
 from s5geo.modelfile import ModelInfo
-from s5geo.options import OVERLAP_MAX_SHARE, ParameterError, PredictOptions, check_overlap
+from s5geo.options import OVERLAP_MAX_SHARE, PredictOptions, check_overlap
 
 # Resample to the model's ground sample distance only when the scene's differs by more than this
 # fraction, and only within a sane range (resampling cannot rescue a 0.5 m model on 30 m imagery).

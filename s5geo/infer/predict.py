@@ -352,7 +352,7 @@ def predict_scene(
     :param progress: Called with a :class:`Progress` after each batch; returning False cancels.
     :returns: What the run did: sizes, windows run and skipped, class pixel counts, seconds,
         warnings.
-    :raises s5geo.options.ParameterError: For an option outside its valid range, naming the
+    :raises s5geo.errors.ParameterError: For an option outside its valid range, naming the
         parameter and the range.
     :raises s5geo.errors.UserError: For other inputs that cannot work (a missing band, a refused
         overwrite, an unreadable scene).

@@ -18,9 +18,8 @@ import numpy as np
 import onnxruntime as ort
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 
-from s5geo.errors import UserError
+from s5geo.errors import ParameterError, UserError
 from s5geo.modelfile import ModelInfo, info_from_metadata
-from s5geo.options import ParameterError
 
 PREFERRED = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 ALIASES = {

@@ -78,13 +78,16 @@ class WindowPlan:
 class RowBlock:
     """A block of a plan's window rows, ``first`` to ``last`` inclusive, and the region rows
     ``row0`` to ``row1`` (end excluded) that it finishes: every window that covers those rows
-    is in the block, so blending them gives the rows that the whole plan gives."""
+    is in the block, so blending them gives the rows that the whole plan gives. Its windows
+    read the region rows ``read0`` to ``read1``."""
 
     index: int
     first: int
     last: int
     row0: int
     row1: int
+    read0: int
+    read1: int
 
     @property
     def window_rows(self) -> range:
@@ -112,11 +115,12 @@ def row_blocks(plan: WindowPlan, max_pixels: int) -> list[RowBlock]:
         if cuts[-1] < near < plan.height:
             cuts.append(near)
     cuts.append(plan.height)
-    return [
+    blocks = []
+    for i, (row0, row1) in enumerate(pairwise(cuts)):
         # Windows covering rows row0..row1: those ending after row0 and starting before row1.
-        RowBlock(i, bisect_right(ends, row0), bisect_left(ys, row1) - 1, row0, row1)
-        for i, (row0, row1) in enumerate(pairwise(cuts))
-    ]
+        first, last = bisect_right(ends, row0), bisect_left(ys, row1) - 1
+        blocks.append(RowBlock(i, first, last, row0, row1, ys[first], ends[last]))
+    return blocks
 
 
 def blend_weights(size: int, floor: float = 0.05) -> np.ndarray:

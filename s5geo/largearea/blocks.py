@@ -44,14 +44,18 @@ def plan(name: str, task: dict[str, Any], max_pixels: int, polygons: bool) -> li
     """The blocks of about ``max_pixels`` pixels of scene ``name`` with the model and options of
     ``task``; None when the scene cannot be planned (it then runs as one task, which fails with
     the reason) or is no larger than a block."""
+    import warnings
+
     import rasterio
-    from rasterio.errors import RasterioError
+    from rasterio.errors import NotGeoreferencedWarning, RasterioError
 
     from s5geo.infer import plan_blocks
     from s5geo.segment import check_polygon_crs
 
     try:
-        with remote_env():
+        with remote_env(), warnings.catch_warnings():
+            # A scene without georeferencing is predicted on its pixel grid, as its task says.
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(name) as ds:
                 if ds.width * ds.height <= max_pixels:
                     return None
@@ -96,7 +100,7 @@ def run_block(task: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     from s5geo.infer import predict_block
 
     start = time.perf_counter()
-    block = RowBlock(*task["block"])
+    block = RowBlock(**task["block"])
     out: dict[str, Any] = {"status": "failed", "worker_pid": os.getpid(), "index": block.index}
     try:
         with remote_env(), ExitStack() as stack:

@@ -1,8 +1,10 @@
-"""Many scenes in one run: scheduling, per-worker model cache, resume, run index (package doc).
+"""Many scenes in one run: scheduling, resume, run index (package doc).
 
-The work unit is one scene. A task takes and returns small dicts of names and numbers
-(:func:`run_scene`): the scheduler never holds pixels, and each worker reads its scene and writes
-its outputs itself, into the run folder that every worker must see (a shared file system).
+The work unit is a scene no larger than ``RunOptions.block_megapixels`` (:func:`run_scene`), or
+one block of a larger scene's window rows, whose scene is assembled once its blocks are done
+(:mod:`s5geo.largearea.blocks`). A task takes and returns small dicts of names and numbers: the
+scheduler never holds pixels, and each worker reads its scene and writes its outputs itself,
+into the run folder that every worker must see (a shared file system).
 """
 
 from __future__ import annotations
@@ -154,15 +156,19 @@ def predict_many(
 
     ``workers`` > 0 starts a Dask LocalCluster of that many worker processes; ``scheduler`` uses
     the Dask cluster at that address; neither runs in this process (``progress`` then drives a
-    per-scene progress callback). Scenes the manifest lists as done with the same model, options
-    and input identity are skipped; a changed model or option discards the earlier results
+    progress callback per scene or block). A scene of more than ``options.block_megapixels``
+    runs as blocks of its window rows, spread over the workers, and its class COG is assembled
+    from them byte for byte as a single task writes it. Scenes the manifest lists as done with
+    the same model, options and input identity are skipped, and so are the finished blocks of
+    an unfinished scene; a changed model or option discards the earlier results
     (``RunResult.restarted`` says why). A scene that fails stops the run with a
     :class:`UserError`, or with ``keep_going`` is recorded as failed while the rest completes.
     ``layer`` (a ``.gpkg`` or ``.parquet`` path): one polygon layer of every finished scene,
     regions merged across the borders of abutting scenes of one CRS, in ``crs`` or the first
     scene's (:func:`s5geo.largearea.layer.write_run_layer`); rewritten only when a scene's class
     raster changed since the manifest recorded it.
-    ``log`` receives one line per event (a scene finished, the dashboard link, a restart).
+    ``log`` receives one line per event (a block or scene finished, with the blocks done of
+    this run's and its megapixels per second; the dashboard link; a restart).
     """
     from s5geo.infer import default_model_path
 
@@ -513,10 +519,11 @@ def _plan_work(
             if all(Path(f).is_file() for f in parts[int(k)].values())
         }
     entry["blocks"] = {"rows": rows, "done": done}
+    entry.update(footprint(scene.name))  # in the run index while its blocks run
     todo = [
-        {**task, "block": row, **part, "polygons": None}
-        for row, part in zip(rows, parts, strict=True)
-        if str(row[0]) not in done
+        {**task, "block": asdict(b), **part, "polygons": None}
+        for b, part in zip(blocks, parts, strict=True)
+        if str(b.index) not in done
     ]
     listing = [
         {"row0": b.row0, "row1": b.row1, **part} for b, part in zip(blocks, parts, strict=True)
@@ -596,7 +603,7 @@ def _run_on_dask(
             # returned, not raised, so they are never retried.
             parts = []
             for task in work.blocks:
-                key = f"s5geo-{work.stem}-block{task['block'][0]}-{id(task)}"
+                key = f"s5geo-{work.stem}-block{task['block']['index']}-{id(task)}"
                 future = client.submit(units.run_block, task, key=key, pure=False, retries=2)
                 futures[future] = (record_block, work.stem)
                 parts.append(future)

@@ -44,6 +44,7 @@ def test_row_blocks_tile_the_region_and_hold_their_windows(
     for b in blocks:
         covering = [r for r, y in enumerate(ys) if y < b.row1 and y + size > b.row0]
         assert list(b.window_rows) == covering
+        assert (b.read0, b.read1) == (ys[b.first], min(ys[b.last] + size, height))
 
 
 def test_a_small_region_is_one_block() -> None:

@@ -150,6 +150,19 @@ def test_several_scenes_resume_and_restart(naip: list[Path], model: Path, tmp_pa
 
 
 @pytest.mark.realdata
+def test_block_mp_runs_a_scene_in_blocks(naip: list[Path], model: Path, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    run = s5geo("predict", naip[0], "--out-dir", run_dir, "--model", model, "--block-mp", "0.2")
+    assert run.returncode == 0, run.stderr
+    assert re.search(r"block (\d+)/\1 done \([\d.]+ s\); blocks \1/\1; run [\d.]+ MP/s", run.stderr)
+    single = tmp_path / "single.tif"
+    assert s5geo("predict", naip[0], "--out", single, "--model", model, "-q").returncode == 0
+    assert (run_dir / f"{naip[0].stem}.tif").read_bytes() == single.read_bytes()
+    zero = s5geo("predict", naip[0], "--out-dir", run_dir, "--model", model, "--block-mp", "0")
+    one_error_line(zero, "--block-mp")
+
+
+@pytest.mark.realdata
 def test_keep_going_records_a_broken_scene(naip: list[Path], model: Path, tmp_path: Path) -> None:
     broken = naip[1].with_name("broken.tif")
     broken.write_bytes(naip[1].read_bytes()[:40_000])  # truncated: its header opens
