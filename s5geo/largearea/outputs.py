@@ -15,6 +15,12 @@ from xml.sax.saxutils import escape
 
 import numpy as np
 import rasterio
+import rasterio.shutil
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.vrt import WarpedVRT
+
+from s5geo.modelfile import NODATA
 
 MANIFEST = "s5geo-run.json"
 INDEX = "run_index.gpkg"
@@ -108,25 +114,31 @@ def write_index(
     _replace(path, write)
 
 
-def write_mosaic(path: Path, rasters: Sequence[Path]) -> str | None:
-    """A VRT of the single-band ``rasters`` (same CRS) that GIS software opens as one layer,
-    with the first raster's colour table and nodata; later rasters are drawn over earlier ones
-    except where they hold nodata. Returns why no VRT was written (None when it was)."""
+def write_mosaic(path: Path, rasters: Sequence[Path], crs: str | None = None) -> str | None:
+    """A VRT of the single-band ``rasters`` that GIS software opens as one layer, with the first
+    raster's colour table and nodata; later rasters are drawn over earlier ones except where they
+    hold nodata. Returns why no VRT was written (None when it was).
+
+    The mosaic is in ``crs`` (default: the first raster's). A raster in another CRS enters it
+    through a warped VRT (nearest neighbour: class ids stay class ids) written to the folder
+    ``MOSAIC_STEM.parts`` beside it, so scenes of several UTM zones still open as one layer, also
+    in GIS software whose GDAL predates GDAL's GTI index.
+    """
     if not rasters:
         return "no scene finished"
+    placed = _in_one_crs(path, rasters, crs)
+    if isinstance(placed, str):
+        return placed
     grids = []
-    for r in rasters:
+    for r in placed:
         with rasterio.open(r) as ds:
             grids.append((r, ds.crs, ds.transform, ds.width, ds.height, ds.nodata, ds.dtypes[0]))
-            if r == rasters[0]:
+            if r == placed[0]:
                 try:
                     colormap: dict[int, tuple[int, ...]] | None = ds.colormap(1)
                 except ValueError:  # no colour table (the confidence rasters)
                     colormap = None
-    crss = {g[1] for g in grids}
-    if len(crss) > 1:
-        return "the scenes are in different CRSs (a VRT holds one; see docs/LARGE_AREAS.md)"
-    crs = grids[0][1]
+    crs_of = grids[0][1]
     res = min(min(abs(g[2].a), abs(g[2].e)) for g in grids)
     left = min(g[2].c for g in grids)
     top = max(g[2].f for g in grids)
@@ -137,8 +149,8 @@ def write_mosaic(path: Path, rasters: Sequence[Path]) -> str | None:
     dtype = {"uint8": "Byte", "uint16": "UInt16", "float32": "Float32"}.get(grids[0][6], "Byte")
     lines = [
         f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}">',
-        f'  <SRS dataAxisToSRSAxisMapping="1,2">{escape(crs.to_wkt())}</SRS>'
-        if crs is not None
+        f'  <SRS dataAxisToSRSAxisMapping="1,2">{escape(crs_of.to_wkt())}</SRS>'
+        if crs_of is not None
         else "",
         f"  <GeoTransform>{left!r}, {res!r}, 0.0, {top!r}, 0.0, {-res!r}</GeoTransform>",
         f'  <VRTRasterBand dataType="{dtype}" band="1">',
@@ -171,3 +183,45 @@ def write_mosaic(path: Path, rasters: Sequence[Path]) -> str | None:
     text = "\n".join(line for line in lines if line)
     _replace(path, lambda tmp: tmp.write_text(text))
     return None
+
+
+def _in_one_crs(path: Path, rasters: Sequence[Path], crs: str | None) -> list[Path] | str:
+    """``rasters``, those in another CRS than the mosaic's replaced by warped VRTs of them; or
+    why that cannot be done (a raster without a CRS among others)."""
+    crss = []
+    for r in rasters:
+        with rasterio.open(r) as ds:
+            crss.append(ds.crs)
+    target = CRS.from_user_input(crs) if crs is not None else crss[0]
+    if all(c == target for c in crss):
+        return list(rasters)
+    if target is None or any(c is None for c in crss):
+        return "some scenes have no CRS and others do: their pixels cannot be placed in one mosaic"
+    parts = path.with_name(f"{path.stem}.parts")
+    parts.mkdir(exist_ok=True)
+    out = []
+    for r, c in zip(rasters, crss, strict=True):
+        if c == target:
+            out.append(Path(r))
+            continue
+        warped = parts / f"{Path(r).stem}.vrt"
+        _replace(warped, lambda tmp, r=r: _write_warped(Path(r), target, tmp))
+        out.append(warped)
+    return out
+
+
+def _write_warped(raster: Path, crs: CRS, path: Path) -> None:
+    """A warped VRT of ``raster`` in ``crs`` at ``path``, its source named relative to it."""
+    with rasterio.open(raster) as src:
+        nodata = src.nodata if src.nodata is not None else NODATA
+        with WarpedVRT(src, crs=crs, resampling=Resampling.nearest, nodata=nodata) as vrt:
+            rasterio.shutil.copy(vrt, path, driver="VRT")
+    # GDAL writes the source's absolute path; relative, the run folder can be moved as a whole.
+    text = path.read_text()
+    absolute = f'<SourceDataset relativeToVRT="0">{escape(str(raster.resolve()))}</SourceDataset>'
+    relative = escape(os.path.relpath(raster.resolve(), path.resolve().parent))
+    if absolute in text:
+        text = text.replace(
+            absolute, f'<SourceDataset relativeToVRT="1">{relative}</SourceDataset>'
+        )
+        path.write_text(text)

@@ -343,7 +343,7 @@ def predict_many(
             (folder / units.BLOCKS).rmdir()  # when no scene left blocks behind
     if failure:
         raise UserError(failure)
-    mosaic, note = _mosaics(folder, entries, opts)
+    mosaic, note = _mosaics(folder, entries, opts, crs)
     layer_polygons = 0
     if layer_path is not None:
         layer_polygons = _run_layer(layer_path, manifest, entries, crs, opts, say)
@@ -454,14 +454,14 @@ def _finish(
 
 
 def _mosaics(
-    folder: Path, entries: dict[str, dict[str, Any]], opts: RunOptions
+    folder: Path, entries: dict[str, dict[str, Any]], opts: RunOptions, crs: str | None
 ) -> tuple[Path | None, str | None]:
     finished = [e for e in entries.values() if e["status"] in ("done", "skipped")]
     mosaic = folder / files.MOSAIC
-    note = files.write_mosaic(mosaic, [Path(e["raster"]) for e in finished])
+    note = files.write_mosaic(mosaic, [Path(e["raster"]) for e in finished], crs)
     if note is None and opts.confidence:
         conf = [Path(e["confidence"]) for e in finished]
-        files.write_mosaic(folder / files.CONFIDENCE_MOSAIC, conf)
+        files.write_mosaic(folder / files.CONFIDENCE_MOSAIC, conf, crs)
     return (mosaic if note is None else None), note
 
 
