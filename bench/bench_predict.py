@@ -80,8 +80,14 @@ def timed(
     return wall, usage.ru_maxrss / 1024.0
 
 
-def bare_loop(scene: str, model: str, batch: int) -> None:
-    """The baseline: same windows, same batches, same session options; nothing else."""
+def bare_loop(scene: str, model: str, batch: int, provider: str = "cpu") -> None:
+    """The baseline: same windows, same batches, same session options; nothing else.
+
+    ``provider`` is one of s5geo's provider names (``cpu``, ``cuda``, ``tensorrt``); a GPU
+    provider's session is s5geo's own (``load_model``: its provider options, the TensorRT engine
+    cache included), so that baseline differs from ``s5geo predict`` only in what s5geo does
+    around the session.
+    """
     import numpy as np
     import onnxruntime as ort
     import rasterio
@@ -98,7 +104,12 @@ def bare_loop(scene: str, model: str, batch: int) -> None:
 
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    if provider == "cpu":
+        sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    else:
+        from s5geo.infer import load_model
+
+        sess = load_model(model, providers=[provider]).session
     info = info_from_metadata(sess.get_modelmeta().custom_metadata_map)
     t = info.tile_size
     mean = np.asarray(info.mean, np.float32)[:, None, None]
@@ -495,7 +506,7 @@ def machine() -> str:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "bare":
-        bare_loop(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        bare_loop(sys.argv[2], sys.argv[3], int(sys.argv[4]), *sys.argv[5:6])
         return
     if len(sys.argv) > 1 and sys.argv[1] == "phase-worker":
         phase_worker(*sys.argv[2:5])
