@@ -62,14 +62,16 @@ def plot_confusion(
 ) -> None:
     """Row-normalised confusion matrix (reference rows, predicted columns), each cell in %.
 
-    ``colors`` colour the class names on the reference axis (a class's map colour, so the figure
-    reads like the map); ``counts`` adds each cell's pixel count under its share, which tells a
-    large share of a few pixels from a large share of many; ``title`` heads the figure.
+    ``colors`` (a class's map colour) are drawn as swatches beside the reference rows, so the
+    figure reads like the map; ``counts`` adds each cell's pixel count under its share, which
+    tells a large share of a few pixels from a large share of many; ``title`` heads the figure.
     """
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.patches
     import matplotlib.pyplot as plt
+    import matplotlib.transforms
 
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
@@ -78,8 +80,16 @@ def plot_confusion(
     ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
     ax.set_yticks(range(len(names)), names)
     if colors is not None:
-        for tick, color in zip(ax.get_yticklabels(), colors, strict=True):
-            tick.set_color(color)
+        # A swatch of each class's map colour right of its row: the names stay black and
+        # readable whatever the palette (light map colours vanish as text on white).
+        strip = matplotlib.transforms.blended_transform_factory(ax.transAxes, ax.transData)
+        for i, color in enumerate(colors):
+            ax.add_patch(
+                matplotlib.patches.Rectangle(
+                    (1.02, i - 0.4), 0.04, 0.8, transform=strip, clip_on=False,
+                    facecolor=color, edgecolor="0.3", linewidth=0.5,
+                )
+            )  # fmt: skip
     ax.set_xlabel("predicted")
     ax.set_ylabel("reference")
     if title is not None:
