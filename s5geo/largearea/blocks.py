@@ -13,7 +13,6 @@ come back a few at a time.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 from s5geo.errors import UserError
 from s5geo.infer.tiling import RowBlock
 from s5geo.io.inputs import remote_env
-from s5geo.largearea.worker import footprint, one_line, task_options, worker_model
+from s5geo.largearea.worker import footprint, outcome, task_options, worker_model
 from s5geo.modelfile import NODATA
 
 BLOCKS = ".s5geo-blocks"  # the run folder's subfolder of block files, one folder per scene
@@ -95,14 +94,11 @@ def run_block(task: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     Errors are returned as in :func:`s5geo.largearea.run.run_scene`. Idempotent: a block run
     again replaces its files with the same bytes.
     """
-    from rasterio.errors import RasterioError
-
     from s5geo.infer import predict_block
 
-    start = time.perf_counter()
     block = RowBlock(**task["block"])
     out: dict[str, Any] = {"status": "failed", "worker_pid": os.getpid(), "index": block.index}
-    try:
+    with outcome(out, task):
         with remote_env(), ExitStack() as stack:
             model = worker_model(task["model"], task["providers"], task["threads"])
             classes = _RowFile(task["classes"])
@@ -124,13 +120,6 @@ def run_block(task: dict[str, Any], progress: Any = None) -> dict[str, Any]:
             if conf is not None:
                 conf.commit()
         out.update(status="done", pixels=result.pixels, windows_run=result.windows_run)
-    except (UserError, RasterioError) as exc:
-        out["error"] = one_line(exc)
-    except Exception as exc:
-        if task.get("raise_bugs"):
-            raise
-        out.update(error=f"{type(exc).__name__}: {one_line(exc)}", bug=True)
-    out["seconds"] = time.perf_counter() - start
     return out
 
 
@@ -168,11 +157,8 @@ def assemble_scene(task: dict[str, Any], *block_results: dict[str, Any]) -> dict
     them): a failed block fails the scene with the block's error. ``task['windows_run']``
     counts the windows of blocks done by an earlier run.
     """
-    from rasterio.errors import RasterioError
-
     from s5geo.infer import write_prediction
 
-    start = time.perf_counter()
     out: dict[str, Any] = {"status": "failed", "worker_pid": os.getpid()}
     failed = [b for b in block_results if b["status"] != "done"]
     if failed:
@@ -180,7 +166,7 @@ def assemble_scene(task: dict[str, Any], *block_results: dict[str, Any]) -> dict
         out["seconds"] = 0.0
         return out
     name = task["name"]
-    try:
+    with outcome(out, task):
         with remote_env():
             out.update(footprint(name))
             windows_run = task["windows_run"] + sum(b["windows_run"] for b in block_results)
@@ -197,13 +183,6 @@ def assemble_scene(task: dict[str, Any], *block_results: dict[str, Any]) -> dict
             if task.get("polygons"):
                 _polygons(Path(task["raster"]), Path(task["polygons"]), model, task)
         out["status"] = "done"
-    except (UserError, RasterioError) as exc:
-        out["error"] = one_line(exc)
-    except Exception as exc:
-        if task.get("raise_bugs"):
-            raise
-        out.update(error=f"{type(exc).__name__}: {one_line(exc)}", bug=True)
-    out["seconds"] = time.perf_counter() - start
     return out
 
 

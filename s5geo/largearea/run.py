@@ -25,7 +25,7 @@ from s5geo.io.inputs import SceneInput, input_identity, remote_env
 from s5geo.largearea import blocks as units
 from s5geo.largearea import outputs as files
 from s5geo.largearea.layer import check_layer_name, write_run_layer
-from s5geo.largearea.worker import footprint, one_line, task_options, worker_model
+from s5geo.largearea.worker import footprint, outcome, task_options, worker_model
 
 
 @dataclass(frozen=True)
@@ -103,13 +103,10 @@ def run_scene(task: dict[str, Any], progress: Any = None) -> dict[str, Any]:
     GDAL's) are returned as ``status: failed``; other exceptions are bugs: returned as failed
     with ``bug: True``, or raised when ``task['raise_bugs']``.
     """
-    from rasterio.errors import RasterioError
-
     from s5geo.segment import segment_scene
 
-    start = time.perf_counter()
     out: dict[str, Any] = {"status": "failed", "worker_pid": os.getpid()}
-    try:
+    with outcome(out, task):
         with remote_env():
             out.update(footprint(task["name"]))
             model = worker_model(task["model"], task["providers"], task["threads"])
@@ -125,13 +122,6 @@ def run_scene(task: dict[str, Any], progress: Any = None) -> dict[str, Any]:
             )
         pred = result.prediction
         out.update(status="done", width=pred.width, height=pred.height)
-    except (UserError, RasterioError) as exc:
-        out["error"] = one_line(exc)
-    except Exception as exc:
-        if task.get("raise_bugs"):
-            raise
-        out.update(error=f"{type(exc).__name__}: {one_line(exc)}", bug=True)
-    out["seconds"] = time.perf_counter() - start
     return out
 
 

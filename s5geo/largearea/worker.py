@@ -7,9 +7,13 @@ is loaded once per worker process and kept for every task it runs after.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from s5geo.errors import UserError
 from s5geo.options import PredictOptions
 
 _MODELS: dict[tuple[str, tuple[str, ...] | None, int], Any] = {}
@@ -43,6 +47,28 @@ def one_line(exc: BaseException) -> str:
     """The first line of an error's message (its type when it has none)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+@contextmanager
+def outcome(out: dict[str, Any], task: dict[str, Any]) -> Iterator[None]:
+    """Record the task's work in the ``with`` body into its summary ``out``: the seconds it
+    took, and an error. A scene's own errors (:class:`UserError`, GDAL's) leave ``out`` failed
+    with the message; other exceptions are bugs: recorded with ``bug: True``, or raised when
+    ``task['raise_bugs']``. Tasks return summaries rather than raise so that one bad scene does
+    not stop a Dask run (``--keep-going`` decides what happens next)."""
+    from rasterio.errors import RasterioError
+
+    start = time.perf_counter()
+    try:
+        yield
+    except (UserError, RasterioError) as exc:
+        out["error"] = one_line(exc)
+    except Exception as exc:
+        if task.get("raise_bugs"):
+            raise
+        out.update(error=f"{type(exc).__name__}: {one_line(exc)}", bug=True)
+    finally:
+        out["seconds"] = time.perf_counter() - start
 
 
 def footprint(name: str) -> dict[str, Any]:
