@@ -57,15 +57,9 @@ def run_folder(
             raise UserError(f"--crs {crs} is not a CRS (e.g. EPSG:3857)") from None
     run_options = RunOptions(
         model=str(model) if model else None,
-        providers=options.providers,
-        tile_size=options.tile_size,
-        overlap=options.overlap,
-        batch_size=options.batch_size,
-        resample=options.resample,
+        predict=options,
         polygons=polygons,
         confidence=confidence,
-        min_area_m2=options.min_area_m2,
-        simplify_m=options.simplify_m,
     )
     if block_mp is not None:
         if not block_mp > 0:

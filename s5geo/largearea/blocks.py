@@ -199,7 +199,7 @@ def _polygons(raster: Path, out: Path, model: Any, task: dict[str, Any]) -> None
         polygonize_raster(
             raster, tmp, class_names=dict(info.class_names),
             class_colors={k: info.color(k) for k in info.class_names},
-            min_area_m2=task["min_area_m2"], simplify_m=task["simplify_m"],
+            min_area_m2=task["options"]["min_area_m2"], simplify_m=task["options"]["simplify_m"],
         )  # fmt: skip
         os.replace(tmp, out)
     finally:

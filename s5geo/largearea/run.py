@@ -26,6 +26,7 @@ from s5geo.largearea import blocks as units
 from s5geo.largearea import outputs as files
 from s5geo.largearea.layer import check_layer_name, write_run_layer
 from s5geo.largearea.worker import footprint, outcome, task_options, worker_model
+from s5geo.options import PredictOptions
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,9 @@ class RunOptions:
     """What shapes every scene's outputs; a change between two runs restarts the run."""
 
     model: str | None = None  # ONNX file; None: the bundled model
-    providers: tuple[str, ...] | None = None
-    tile_size: int | None = None
-    overlap: int | None = None
-    batch_size: int = 4
-    resample: bool = True
+    predict: PredictOptions = field(default_factory=PredictOptions)  # for every scene
     polygons: bool = False  # a GeoPackage per scene
     confidence: bool = False  # a confidence COG per scene
-    min_area_m2: float = 0.0
-    simplify_m: float = 0.0
     # A scene of more pixels runs as blocks of about this many, spread over the workers; 32 MP
     # keeps a block's files (one byte a pixel) and its share of repeated windows small.
     block_megapixels: float = 32.0
@@ -49,10 +44,10 @@ class RunOptions:
     def key(self) -> dict[str, Any]:
         """The options that decide the outputs (the batch and block sizes do not: they may
         change)."""
-        d = asdict(self)
-        del d["model"], d["batch_size"], d["block_megapixels"]
-        d["providers"] = list(self.providers) if self.providers else None
-        return d
+        d = asdict(self.predict)
+        del d["batch_size"]
+        d["providers"] = list(self.predict.providers) if self.predict.providers else None
+        return {**d, "polygons": self.polygons, "confidence": self.confidence}
 
 
 @dataclass
@@ -235,14 +230,9 @@ def predict_many(
     threads = max(1, (os.cpu_count() or 1) // workers) if workers else 0
     common = {
         "model": model_path,
-        "providers": opts.providers,
+        "providers": opts.predict.providers,
         "threads": threads,
-        "tile_size": opts.tile_size,
-        "overlap": opts.overlap,
-        "batch_size": opts.batch_size,
-        "resample": opts.resample,
-        "min_area_m2": opts.min_area_m2,
-        "simplify_m": opts.simplify_m,
+        "options": asdict(opts.predict),
         # Checked above: outputs that exist now are the run's own. A task replaces them, so
         # running it again (its worker died after the commit) gives the same files.
         "overwrite": True,
@@ -375,7 +365,11 @@ def _run_layer(
         return int(old.get("polygons", 0))
     say(f"writing the run layer {path} ({len(rasters)} scenes)")
     written = write_run_layer(
-        rasters, path, crs=crs, min_area_m2=opts.min_area_m2, simplify_m=opts.simplify_m
+        rasters,
+        path,
+        crs=crs,
+        min_area_m2=opts.predict.min_area_m2,
+        simplify_m=opts.predict.simplify_m,
     )
     manifest["layer"] = {**record, "polygons": written.n_polygons}
     return written.n_polygons

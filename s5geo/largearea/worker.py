@@ -33,14 +33,7 @@ def worker_model(path: str, providers: tuple[str, ...] | None, threads: int) -> 
 
 def task_options(task: dict[str, Any]) -> PredictOptions:
     """The prediction options a task carries."""
-    return PredictOptions(
-        tile_size=task["tile_size"],
-        overlap=task["overlap"],
-        batch_size=task["batch_size"],
-        resample=task["resample"],
-        min_area_m2=task["min_area_m2"],
-        simplify_m=task["simplify_m"],
-    )
+    return PredictOptions(**task["options"])
 
 
 def one_line(exc: BaseException) -> str:
