@@ -144,13 +144,16 @@ def run_bundled(scene: Scene, tmp: Path) -> np.ndarray:
 def table(results: dict[str, dict]) -> str:
     """Mean mIoU per scene, method and budget (over seeds), then the mean over scenes."""
     rows: dict[tuple[str, str], dict[str, list[float]]] = {}
+    seconds: dict[tuple[str, str], list[float]] = {}
     for r in results.values():
         scene, method, budget = r["scene"], r["method"], r["budget"]
         rows.setdefault((scene, budget), {}).setdefault(method, []).append(r["miou"])
+        if method == "quick":
+            seconds.setdefault((scene, budget), []).append(r["seconds"])
     methods = ("bundled", "baseline", "quick")
     lines = [
-        "| scene | labels | " + " | ".join(methods) + " | quick - baseline |",
-        "|---" * 6 + "|",
+        "| scene | labels | " + " | ".join(methods) + " | quick - baseline | quick, s |",
+        "|---" * 7 + "|",
     ]
     per_budget: dict[str, dict[str, list[float]]] = {}
     for (scene, budget), by in sorted(rows.items()):
@@ -161,7 +164,9 @@ def table(results: dict[str, dict]) -> str:
             if means["quick"] is not None and means["baseline"] is not None
             else "-"
         )
-        lines.append(f"| {scene} | {budget} | " + " | ".join(cells) + f" | {gain} |")
+        took = seconds.get((scene, budget))
+        time_cell = f"{np.median(took):.0f}" if took else "-"
+        lines.append(f"| {scene} | {budget} | " + " | ".join(cells) + f" | {gain} | {time_cell} |")
         compared = means["quick"] is not None and means["baseline"] is not None
         for m in methods:  # means over the scenes where both fits ran (or the bundled model)
             if means[m] is not None and (compared or m == "bundled"):
@@ -171,7 +176,7 @@ def table(results: dict[str, dict]) -> str:
         both = "quick" in by and "baseline" in by
         gain = f"{np.mean(by['quick']) - np.mean(by['baseline']):+.1f}" if both else "-"
         lines.append(
-            f"| **mean, all scenes** | {budget} | " + " | ".join(cells) + f" | **{gain}** |"
+            f"| **mean, all scenes** | {budget} | " + " | ".join(cells) + f" | **{gain}** | - |"
         )
     # Without Dubai: the bundled network's features were learnt on Dubai (other tiles), so the
     # scenes from other places and sensors say more about imagery it has never seen.
@@ -185,7 +190,7 @@ def table(results: dict[str, dict]) -> str:
         if other["quick"] and other["baseline"]:
             q, b = np.mean(other["quick"]), np.mean(other["baseline"])
             lines.append(
-                f"| **mean, not Dubai** | {budget} | - | {b:.1f} | {q:.1f} | **{q - b:+.1f}** |"
+                f"| **mean, not Dubai** | {budget} | - | {b:.1f} | {q:.1f} | **{q - b:+.1f}** | - |"
             )
     return "\n".join(lines)
 
