@@ -35,11 +35,13 @@ def run_folder(
     quiet: bool,
     layer: Path | None = None,
     block_mp: float | None = None,
+    extent: tuple[float, float, float, float] | None = None,
 ) -> None:
     """Run :func:`s5geo.largearea.predict_many` and report it: a line per scene on stderr, the
     run's files on stdout, exit status 3 when ``keep_going`` let scenes fail. ``layer``: the
     run's polygon layer (``--out run.gpkg`` or ``run.parquet`` beside ``--out-dir``);
-    ``block_mp``: the block size in megapixels (``--block-mp``; None: the library's default)."""
+    ``block_mp``: the block size in megapixels (``--block-mp``; None: the library's default).
+    ``extent``: process only this rectangle (``--extent``), in ``crs`` or the first scene's."""
     from s5geo.cli.progress import progress_bar, stderr
 
     from s5geo.infer.runtime import short_name
@@ -60,6 +62,8 @@ def run_folder(
         predict=options,
         polygons=polygons,
         confidence=confidence,
+        extent=extent,
+        extent_crs=crs,
     )
     if block_mp is not None:
         if not block_mp > 0:

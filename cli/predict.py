@@ -130,7 +130,9 @@ def predict(
         None, help="Execution providers in order, e.g. 'tensorrt,cuda,cpu' (default: best)."
     ),
     extent: str | None = typer.Option(
-        None, help="Process only xmin,ymin,xmax,ymax (scene CRS; pixels if not georeferenced)."
+        None,
+        help="Process only xmin,ymin,xmax,ymax (scene CRS; pixels if not georeferenced). With "
+        "--out-dir: in --crs or the first scene's CRS; scenes outside it are not run.",
     ),
     min_area: float = typer.Option(
         DEFAULTS.min_area_m2, help="Minimum mapping unit in m² (smaller regions merge)."
@@ -191,15 +193,13 @@ def predict(
                 "--out-dir writes one set of files per scene: --raster, --confidence and "
                 "--quicklook name single files (use --with-confidence for confidence COGs)"
             )
-        if extent is not None:
-            raise UserError("--extent applies to one scene (--out), not to --out-dir runs")
         with _as_flags():
             tiling(options, m)  # a tile or overlap the model cannot take fails before any scene
             run_folder(
                 inputs, out_dir, m, model=model, options=options, polygons=polygons,
                 confidence=with_confidence, workers=workers, scheduler=scheduler,
                 keep_going=keep_going, overwrite=overwrite, crs=crs, quiet=quiet, layer=out,
-                block_mp=block_mp,
+                block_mp=block_mp, extent=_parse_extent(extent),
             )  # fmt: skip
         return
     if len(inputs) > 1:

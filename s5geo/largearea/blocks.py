@@ -61,7 +61,9 @@ def plan(name: str, task: dict[str, Any], max_pixels: int, polygons: bool) -> li
             if polygons:
                 check_polygon_crs(name)
             model = worker_model(task["model"], task["providers"], task["threads"])
-            blocks = plan_blocks(name, max_pixels, model=model, options=task_options(task))
+            blocks = plan_blocks(
+                name, max_pixels, model=model, options=task_options(task), bounds=task["bounds"]
+            )
     except (UserError, RasterioError):
         return None
     return blocks if len(blocks) > 1 else None
@@ -114,7 +116,7 @@ def run_block(task: dict[str, Any], progress: Any = None) -> dict[str, Any]:
 
             result = predict_block(
                 task["name"], block, emit, model=model, options=task_options(task),
-                confidence=conf is not None, progress=progress,
+                confidence=conf is not None, bounds=task["bounds"], progress=progress,
             )  # fmt: skip
             classes.commit()
             if conf is not None:
@@ -140,6 +142,13 @@ def block_rows(
                 cls = _read(cls_f, n, width)
                 conf = _read(conf_f, n, width) if conf_f else np.full((n, 1), NODATA, np.uint8)
                 yield row, cls, conf
+
+
+def _rows_width(blocks: Sequence[dict[str, Any]]) -> int:
+    """The width of the rows in a scene's block files (the processed region's, which an
+    extent makes narrower than the scene): a block file holds its rows, one byte a pixel."""
+    first = blocks[0]
+    return os.path.getsize(first["classes"]) // (first["row1"] - first["row0"])
 
 
 def _read(f: IO[bytes], rows: int, width: int) -> np.ndarray:
@@ -176,9 +185,11 @@ def assemble_scene(task: dict[str, Any], *block_results: dict[str, Any]) -> dict
                 )
             model = worker_model(task["model"], task["providers"], task["threads"])
             options = task_options(task)
+            width = int(out["width"]) if task["bounds"] is None else _rows_width(task["blocks"])
             write_prediction(
-                name, task["raster"], block_rows(task["blocks"], int(out["width"])),
-                model=model, options=options, confidence=task.get("confidence"), overwrite=True,
+                name, task["raster"], block_rows(task["blocks"], width),
+                model=model, options=options, confidence=task.get("confidence"),
+                bounds=task["bounds"], overwrite=True,
             )  # fmt: skip
             if task.get("polygons"):
                 _polygons(Path(task["raster"]), Path(task["polygons"]), model, task)

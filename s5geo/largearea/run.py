@@ -15,7 +15,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,10 @@ class RunOptions:
     # A scene of more pixels runs as blocks of about this many, spread over the workers; 32 MP
     # keeps a block's files (one byte a pixel) and its share of repeated windows small.
     block_megapixels: float = 32.0
+    # Process only (xmin, ymin, xmax, ymax) in extent_crs (None: the run's crs, else the first
+    # scene's); scenes outside it are recorded as outside and not run.
+    extent: tuple[float, float, float, float] | None = None
+    extent_crs: str | None = None
 
     def key(self) -> dict[str, Any]:
         """The options that decide the outputs (the batch and block sizes do not: they may
@@ -47,7 +51,10 @@ class RunOptions:
         d = asdict(self.predict)
         del d["batch_size"]
         d["providers"] = list(self.predict.providers) if self.predict.providers else None
-        return {**d, "polygons": self.polygons, "confidence": self.confidence}
+        d.update(polygons=self.polygons, confidence=self.confidence)
+        if self.extent is not None:  # absent otherwise: runs without one keep their key
+            d.update(extent=list(self.extent), extent_crs=self.extent_crs)
+        return d
 
 
 @dataclass
@@ -113,6 +120,7 @@ def run_scene(task: dict[str, Any], progress: Any = None) -> dict[str, Any]:
                 options=task_options(task),
                 confidence=task.get("confidence"),
                 overwrite=task["overwrite"],
+                bounds=task["bounds"],
                 progress=progress,
             )
         pred = result.prediction
@@ -174,6 +182,8 @@ def predict_many(
     if not Path(model_path).is_file():
         raise UserError(f"{opts.model}: no such model file")
     sha = model_sha256(model_path)
+    if opts.extent is not None and opts.extent_crs is None:
+        opts = replace(opts, extent_crs=crs or _first_crs(scenes))
     manifest_path = folder / files.MANIFEST
     old = files.read_manifest(manifest_path)
     restarted = None
@@ -224,6 +234,8 @@ def predict_many(
             continue
         entries[scene.stem] = {**entry, "status": "pending"}
         todo.append((scene, entry))
+    if opts.extent is not None:
+        todo = _within_extent(todo, entries, opts)
     manifest["scenes"] = entries
     files.write_manifest(manifest_path, manifest)
 
@@ -488,7 +500,8 @@ def _plan_work(
     the same input and the same blocks, their files still there) are not run again; ``entry``
     records the scene's blocks and those done."""
     task = {**common, "name": scene.name, "raster": entry["raster"],
-            "confidence": entry.get("confidence"), "polygons": entry.get("polygons")}  # fmt: skip
+            "confidence": entry.get("confidence"), "polygons": entry.get("polygons"),
+            "bounds": entry.get("extent_bounds")}  # fmt: skip
     blocks = units.plan(scene.name, task, max_pixels, polygons=bool(entry.get("polygons")))
     if blocks is None:
         return _Work(scene.stem, task, [], False)
@@ -514,6 +527,54 @@ def _plan_work(
     ]
     assemble = {**task, "blocks": listing, "windows_run": sum(done.values())}
     return _Work(scene.stem, assemble, todo, True)
+
+
+def _first_crs(scenes: Sequence[SceneInput]) -> str:
+    """The first scene's CRS, the default CRS of a run's extent."""
+    import rasterio
+
+    with remote_env(), rasterio.open(scenes[0].name) as ds:
+        if ds.crs is None:
+            raise UserError(f"{scenes[0].label} has no CRS: give extent_crs to place the extent")
+        return str(ds.crs)
+
+
+def _within_extent(
+    todo: list[tuple[SceneInput, dict[str, Any]]],
+    entries: dict[str, dict[str, Any]],
+    opts: RunOptions,
+) -> list[tuple[SceneInput, dict[str, Any]]]:
+    """The scenes of ``todo`` that overlap ``opts.extent``, each entry given the part it covers
+    in its own CRS (``extent_bounds``); the others are recorded as outside. A scene that cannot
+    be read stays, without bounds: its task fails with the reason."""
+    import rasterio
+    from rasterio.crs import CRS
+    from rasterio.errors import RasterioError
+    from rasterio.warp import transform_bounds
+
+    assert opts.extent is not None and opts.extent_crs is not None
+    source = CRS.from_user_input(opts.extent_crs)
+    kept = []
+    for scene, entry in todo:
+        try:
+            with remote_env(), rasterio.open(scene.name) as ds:
+                if ds.crs is None:
+                    raise UserError(f"{scene.label} has no CRS: an extent cannot be placed on it")
+                # densified edges: a rectangle in one CRS is curved in another
+                xmin, ymin, xmax, ymax = transform_bounds(
+                    source, ds.crs, *opts.extent, densify_pts=21
+                )
+                left, bottom, right, top = ds.bounds
+        except RasterioError:
+            kept.append((scene, entry))
+            continue
+        part = (max(xmin, left), max(ymin, bottom), min(xmax, right), min(ymax, top))
+        if part[0] >= part[2] or part[1] >= part[3]:
+            entries[scene.stem] = {**entries[scene.stem], "status": "outside", "seconds": 0.0}
+            continue
+        entries[scene.stem]["extent_bounds"] = list(part)
+        kept.append((scene, entries[scene.stem]))
+    return kept
 
 
 Recorder = Callable[[str, dict[str, Any]], "str | None"]
