@@ -7,7 +7,7 @@ block is one dask task that takes the input rows its windows read, puts them in 
 in-memory GeoTIFF of the whole array's size and grid (only those rows are stored), and predicts
 its rows there with :func:`s5geo.infer.predict_block`. So the classes equal those of
 ``predict_scene`` on a file holding the same pixels, pixel for pixel, and a block's memory is
-its input rows and its output rows. One ONNX Runtime session per worker process, cached by model
+its input rows and its output rows. Each worker process loads the model once, cached by model
 path. xarray and rioxarray are imported only when the function runs.
 """
 

@@ -41,7 +41,7 @@ from affine import Affine
 from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 
-from s5geo.errors import UserError
+from s5geo.errors import ParameterError, UserError
 from s5geo.io.gpkg import PolygonBatch, write_default_style, write_polygon_layer
 from s5geo.io.qgis_style import vector_qml
 from s5geo.io.raster import GDAL_CACHE_BYTES
@@ -79,6 +79,19 @@ class VectorResult:
     layer: str
 
 
+def check_layer_arguments(
+    out: Path, block_rows: int, min_area_m2: float, simplify_m: float
+) -> None:
+    """Refuse an existing ``out`` and values outside their ranges, before any work."""
+    if out.exists():
+        raise UserError(f"{out} exists")
+    if block_rows < 1:
+        raise ParameterError("{block_rows} must be at least 1, not {value}", value=block_rows)
+    for name, value in (("min_area_m2", min_area_m2), ("simplify_m", simplify_m)):
+        if not value >= 0:  # also refuses NaN
+            raise ParameterError("{" + name + "} must be at least 0, not {value:g}", value=value)
+
+
 def polygonize_raster(
     raster: str | Path,
     out: str | Path,
@@ -113,12 +126,7 @@ def polygonize_raster(
     the caller (writing to a temporary name, see ``s5geo.io.atomic``) removes.
     """
     out = Path(out)
-    if out.exists():
-        raise UserError(f"{out} exists")
-    if block_rows < 1:
-        raise UserError(f"block_rows must be at least 1, not {block_rows}")
-    if min_area_m2 < 0 or simplify_m < 0:
-        raise UserError("the minimum area and the simplification tolerance cannot be negative")
+    check_layer_arguments(out, block_rows, min_area_m2, simplify_m)
     with rasterio.Env(GDAL_CACHEMAX=GDAL_CACHE_BYTES), _open_class_raster(raster) as dataset:
         metrics = GroundMetrics.of(dataset.crs, dataset.transform)
         nodata = NODATA if dataset.nodata is None else int(dataset.nodata)

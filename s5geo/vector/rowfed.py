@@ -31,10 +31,15 @@ from types import TracebackType
 
 import numpy as np
 
-from s5geo.errors import Cancelled, UserError
+from s5geo.errors import Cancelled
 from s5geo.modelfile import NODATA
 from s5geo.vector.area import GroundMetrics
-from s5geo.vector.polygonize import VectorResult, strip_rows, write_layer
+from s5geo.vector.polygonize import (
+    VectorResult,
+    check_layer_arguments,
+    strip_rows,
+    write_layer,
+)
 from s5geo.vector.sieve import WINDOW_PIXELS
 
 # How often ``finish`` wakes to report progress while it waits for the worker (seconds).
@@ -154,12 +159,7 @@ class RowFedPolygonizer:
         block_rows: int = 1024,
     ) -> None:
         out = Path(out)
-        if out.exists():
-            raise UserError(f"{out} exists")
-        if block_rows < 1:
-            raise UserError(f"block_rows must be at least 1, not {block_rows}")
-        if min_area_m2 < 0 or simplify_m < 0:
-            raise UserError("the minimum area and the simplification tolerance cannot be negative")
+        check_layer_arguments(out, block_rows, min_area_m2, simplify_m)
         rows = strip_rows(block_rows, width)
         # The sieve reads up to its window of rows around a strip (sieve.halo_rows caps it).
         halo = max(0, (WINDOW_PIXELS // max(width, 1) - rows) // 2) if min_area_m2 > 0 else 0

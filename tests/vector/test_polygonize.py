@@ -24,7 +24,7 @@ import s5geo.vector.area as area_module
 import s5geo.vector.merge as merge_module
 import s5geo.vector.polygonize as polygonize_module
 import s5geo.vector.spill as spill_module
-from s5geo.errors import Cancelled, UserError
+from s5geo.errors import Cancelled, ParameterError, UserError
 from s5geo.vector import polygonize_raster
 from s5geo.vector.merge import Retained, SeamMerger
 
@@ -296,6 +296,13 @@ def test_refuses_what_the_user_must_fix(tmp_path: Path) -> None:
     (tmp_path / "taken.gpkg").write_bytes(b"")
     with pytest.raises(UserError, match="exists"):
         polygonize(raster, tmp_path / "taken.gpkg")
+    for bad, message in (
+        ({"block_rows": 0}, "block_rows must be at least 1, not 0"),
+        ({"min_area_m2": -1.0}, "min_area_m2 must be at least 0, not -1"),
+        ({"simplify_m": float("nan")}, "simplify_m must be at least 0, not nan"),
+    ):
+        with pytest.raises(ParameterError, match=message):
+            polygonize(raster, tmp_path / "free.gpkg", **bad)
     rgb = tmp_path / "rgb.tif"
     with rasterio.open(
         rgb,
